@@ -1,0 +1,183 @@
+"""Prefect Blocks for LEXIS endpoints and credentials, with environment variables as the fallback.
+
+Nothing in the clients knows a LEXIS URL: they are handed one by these blocks.
+Where the configuration comes from, first match wins:
+
+1. a block name passed explicitly (`LexisCredentials.load("prod")`, or `resolve_credentials("prod")`);
+2. the block named by `LEXIS_CREDENTIALS_BLOCK`;
+3. the `LEXIS_*` environment variables below (`LexisCredentials.from_env()`).
+
+| variable | meaning |
+|---|---|
+| `LEXIS_AAI_URL` | realm URL, e.g. `https://aai.lexis.tech/auth/realms/LEXIS_AAI` |
+| `LEXIS_CLIENT_ID`, `LEXIS_CLIENT_SECRET` | OIDC client that tokens are exchanged for |
+| `LEXIS_USERNAME`, `LEXIS_PASSWORD` | optional password-grant login (the sandbox's demo user) |
+| `LEXIS_STAGING_URL` | DDI staging API base, e.g. `https://<host>/staging` |
+| `LEXIS_HEAPPE_URLS` | JSON object: location name -> HEAppE base URL |
+| `LEXIS_HEAPPE_URL` | HEAppE base URL for locations not in `LEXIS_HEAPPE_URLS` |
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Literal, overload
+
+from prefect.blocks.abstract import CredentialsBlock
+from prefect.blocks.core import Block
+from pydantic import Field, SecretStr, field_validator
+
+from lexis_prefect._http import TokenSource
+from lexis_prefect.aai import AAIClient
+from lexis_prefect.ddi import DDIStagingClient
+from lexis_prefect.exceptions import ConfigurationError
+from lexis_prefect.heappe import HEAppEClient
+
+__all__ = ["LexisCredentials", "LexisEndpoints", "resolve_credentials"]
+
+_DOCS = "https://docs.lexis.tech"
+
+
+def _http_url(value: str, field: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"{field} must be an http(s) URL, got {value!r}")
+    return value.rstrip("/")
+
+
+class LexisEndpoints(Block):
+    """Where the LEXIS services of one platform live."""
+
+    _block_type_name = "LEXIS Endpoints"
+    _block_type_slug = "lexis-endpoints"
+    _documentation_url = _DOCS
+
+    aai_url: str = Field(description="AAI realm URL, e.g. https://aai.lexis.tech/auth/realms/LEXIS_AAI.")
+    staging_url: str = Field(description="DDI staging API base URL, e.g. https://<host>/staging.")
+    heappe_urls: dict[str, str] = Field(
+        default_factory=dict, description="HEAppE base URL per location name (e.g. 'Karolina')."
+    )
+    default_heappe_url: str | None = Field(
+        default=None, description="HEAppE base URL for locations not listed in heappe_urls."
+    )
+    timeout_seconds: float = Field(default=30.0, gt=0, description="Timeout of every HTTP call.")
+
+    @field_validator("aai_url", "staging_url", "default_heappe_url")
+    @classmethod
+    def _urls(cls, value: str | None, info) -> str | None:
+        return None if value is None else _http_url(value, info.field_name)
+
+    @field_validator("heappe_urls")
+    @classmethod
+    def _location_urls(cls, value: dict[str, str]) -> dict[str, str]:
+        return {name: _http_url(url, f"heappe_urls[{name!r}]") for name, url in value.items()}
+
+    def heappe_url(self, location_name: str) -> str:
+        """The HEAppE instance that serves `location_name`."""
+        url = self.heappe_urls.get(location_name, self.default_heappe_url)
+        if url is None:
+            known = ", ".join(sorted(self.heappe_urls)) or "none"
+            raise ConfigurationError(
+                f"no HEAppE URL for location {location_name!r} (known: {known}); "
+                "add it to heappe_urls / LEXIS_HEAPPE_URLS or set default_heappe_url / LEXIS_HEAPPE_URL"
+            )
+        return url
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> LexisEndpoints:
+        """Endpoints from the `LEXIS_*` environment variables (see the module docstring)."""
+        env = os.environ if environ is None else environ
+        missing = [name for name in ("LEXIS_AAI_URL", "LEXIS_STAGING_URL") if not env.get(name)]
+        if missing:
+            raise ConfigurationError(
+                f"LEXIS endpoints are not configured: set {' and '.join(missing)}, "
+                "or save a LexisCredentials block and name it in LEXIS_CREDENTIALS_BLOCK"
+            )
+        try:
+            heappe_urls = json.loads(env.get("LEXIS_HEAPPE_URLS") or "{}")
+        except ValueError as exc:
+            raise ConfigurationError(f"LEXIS_HEAPPE_URLS is not a JSON object: {exc}") from None
+        if not isinstance(heappe_urls, dict):
+            raise ConfigurationError("LEXIS_HEAPPE_URLS must be a JSON object of location name -> URL")
+        try:
+            return cls(
+                aai_url=env["LEXIS_AAI_URL"],
+                staging_url=env["LEXIS_STAGING_URL"],
+                heappe_urls=heappe_urls,
+                default_heappe_url=env.get("LEXIS_HEAPPE_URL") or None,
+            )
+        except ValueError as exc:
+            raise ConfigurationError(f"invalid LEXIS endpoint in the environment: {exc}") from None
+
+
+class LexisCredentials(CredentialsBlock):
+    """The OIDC client (and optionally a user login) lexis-prefect uses on a LEXIS platform.
+
+    `get_client("aai")` gives an `AAIClient`; `get_client("ddi", access_token=...)`
+    and `get_client("heappe", access_token=..., location=...)` give the clients
+    that act for a user with that user's token.
+    """
+
+    _block_type_name = "LEXIS Credentials"
+    _block_type_slug = "lexis-credentials"
+    _documentation_url = _DOCS
+
+    endpoints: LexisEndpoints = Field(description="Where the LEXIS services live.")
+    client_id: str = Field(min_length=1, description="OIDC client id tokens are issued to.")
+    client_secret: SecretStr | None = Field(default=None, description="OIDC client secret; none for a public client.")
+    username: str | None = Field(default=None, description="User for the password grant (optional).")
+    password: SecretStr | None = Field(default=None, description="Password for the password grant (optional).")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> LexisCredentials:
+        """Credentials and endpoints from the `LEXIS_*` environment variables."""
+        env = os.environ if environ is None else environ
+        endpoints = LexisEndpoints.from_env(env)
+        if not env.get("LEXIS_CLIENT_ID"):
+            raise ConfigurationError("LEXIS credentials are not configured: set LEXIS_CLIENT_ID")
+        secret, password = env.get("LEXIS_CLIENT_SECRET"), env.get("LEXIS_PASSWORD")
+        return cls(
+            endpoints=endpoints,
+            client_id=env["LEXIS_CLIENT_ID"],
+            client_secret=SecretStr(secret) if secret else None,
+            username=env.get("LEXIS_USERNAME") or None,
+            password=SecretStr(password) if password else None,
+        )
+
+    @overload
+    def get_client(self, client_type: Literal["aai"]) -> AAIClient: ...
+    @overload
+    def get_client(self, client_type: Literal["ddi"], *, access_token: TokenSource) -> DDIStagingClient: ...
+    @overload
+    def get_client(
+        self, client_type: Literal["heappe"], *, access_token: TokenSource, location: str
+    ) -> HEAppEClient: ...
+
+    def get_client(
+        self,
+        client_type: Literal["aai", "ddi", "heappe"],
+        *,
+        access_token: TokenSource | None = None,
+        location: str | None = None,
+    ) -> AAIClient | DDIStagingClient | HEAppEClient:
+        """A new client of one service; close it with `async with` or `aclose()`."""
+        timeout = self.endpoints.timeout_seconds
+        if client_type == "aai":
+            return AAIClient(self.endpoints.aai_url, self.client_id, self.client_secret, timeout=timeout)
+        if access_token is None:
+            raise ValueError(f"the {client_type} client acts for a user: pass access_token=")
+        if client_type == "ddi":
+            return DDIStagingClient(self.endpoints.staging_url, access_token, timeout=timeout)
+        if client_type == "heappe":
+            if location is None:
+                raise ValueError("the heappe client is per location: pass location=")
+            return HEAppEClient(self.endpoints.heappe_url(location), access_token, timeout=timeout)
+        raise ValueError(f"unknown client_type {client_type!r}; expected 'aai', 'ddi' or 'heappe'")
+
+
+def resolve_credentials(block_name: str | None = None) -> LexisCredentials:
+    """The credentials to use: the named block, else `LEXIS_CREDENTIALS_BLOCK`, else the environment."""
+    name = block_name or os.environ.get("LEXIS_CREDENTIALS_BLOCK")
+    if name:
+        return LexisCredentials.load(name)  # type: ignore[return-value]
+    return LexisCredentials.from_env()

@@ -1,0 +1,119 @@
+"""Async client of the LEXIS DDI staging API: copy data between DDI and HPC, and wait for it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Literal
+
+import httpx
+
+from lexis_prefect._http import BearerAuth, ServiceClient, TokenSource
+from lexis_prefect.config import DEFAULT_TIMEOUT, PollPolicy, RetryPolicy
+from lexis_prefect.exceptions import LexisAPIError, StagingFailedError, StagingTimeoutError
+from lexis_prefect.models.ddi import (
+    DeleteRequest,
+    StageRequest,
+    StagingRequestId,
+    StagingState,
+    StagingStatus,
+)
+
+__all__ = ["DDIStagingClient"]
+
+logger = logging.getLogger("lexis_prefect.ddi")
+
+Operation = Literal["stage", "delete"]
+
+
+class DDIStagingClient(ServiceClient):
+    """Submits staging requests and follows them to the end.
+
+    Args:
+        staging_url: base of the staging API, e.g. `https://<host>/staging`
+            (the real deployment prefix is not pinned down [I]).
+        access_token: the user's LEXIS token, or an async callable giving the
+            current one (a token keeper); sent as `Authorization: Bearer`.
+
+    Submitting (`stage`) is not idempotent, a repeat would copy twice: it is
+    repeated only when the request never left. Status reads are retried freely.
+    """
+
+    service = "ddi"
+
+    def __init__(
+        self,
+        staging_url: str,
+        access_token: TokenSource,
+        *,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(staging_url, timeout=timeout, retry=retry, transport=transport, auth=BearerAuth(access_token))
+
+    async def info(self) -> list[str]:
+        """The system names this staging API knows (`GET /info`)."""
+        response = await self._request("GET", "info", idempotent=True)
+        return self._parse(response, list[str])
+
+    async def stage(self, request: StageRequest) -> str:
+        """Submit a copy (`POST /stage`); returns the request id to poll."""
+        response = await self._request("POST", "stage", idempotent=False, json=request.payload())
+        return self._parse(response, StagingRequestId).request_id
+
+    async def delete(self, target_system: str, target_path: str) -> str:
+        """Submit a deletion (`POST /delete`); returns the request id to poll.
+
+        Treated as idempotent: deleting what is already gone changes nothing.
+        """
+        body = DeleteRequest(target_system=target_system, target_path=target_path).model_dump()
+        response = await self._request("POST", "delete", idempotent=True, json=body)
+        return self._parse(response, StagingRequestId).request_id
+
+    async def status(self, request_id: str, operation: Operation = "stage") -> StagingStatus:
+        """The status of a request (`GET /<operation>/<request_id>`).
+
+        An unknown id reads as queued, as on the real API (Celery cannot tell them apart).
+        """
+        response = await self._request("GET", f"{operation}/{request_id}", idempotent=True)
+        return self._parse(response, StagingStatus)
+
+    async def wait(
+        self, request_id: str, operation: Operation = "stage", poll: PollPolicy | None = None
+    ) -> StagingStatus:
+        """Poll a request until it completes; returns its final status.
+
+        Raises:
+            StagingFailedError: it ended `Task Failed, reason: ...`.
+            StagingTimeoutError: `poll.timeout_seconds` passed first.
+            LexisAPIError: the API answered a status string nobody documents.
+        """
+        poll = poll or PollPolicy()
+        started = time.monotonic()
+        last: StagingStatus | None = None
+        for interval in poll.intervals():
+            status = await self.status(request_id, operation)
+            if last is None or status.status != last.status:
+                logger.info("staging %s %s: %s", operation, request_id, status.status)
+            last = status
+            if status.state is StagingState.COMPLETED:
+                return status
+            if status.state is StagingState.FAILED:
+                raise StagingFailedError(request_id, status.failure_reason or "")
+            if status.state is StagingState.UNKNOWN:
+                raise LexisAPIError(
+                    f"ddi {operation} {request_id}: unexpected status {status.status!r}",
+                    service=self.service,
+                    method="GET",
+                    path=f"/{operation}/{request_id}",
+                    status=200,
+                )
+            if poll.timeout_seconds is not None:
+                elapsed = time.monotonic() - started
+                if elapsed >= poll.timeout_seconds:
+                    raise StagingTimeoutError(request_id, elapsed, status.status)
+                interval = min(interval, poll.timeout_seconds - elapsed)
+            await asyncio.sleep(interval)
+        raise AssertionError("unreachable: PollPolicy.intervals() is endless")  # pragma: no cover

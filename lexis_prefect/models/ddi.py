@@ -1,0 +1,152 @@
+"""LEXIS DDI staging API payloads (lexis-api.md, section 2).
+
+Field names are the wire names: the staging API is snake_case JSON, except the
+DataCite-style metadata keys (`publicationYear`, `resourceType`, ...).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "COMPLETED_STATUSES",
+    "FAILED_PREFIX",
+    "IN_PROGRESS",
+    "QUEUED",
+    "DatasetMetadata",
+    "DeleteRequest",
+    "StagingRequestId",
+    "StagingState",
+    "StagingStatus",
+    "StageRequest",
+]
+
+# Status strings exactly as the staging API words them [V ddi-service-apis views.py].
+QUEUED = "Task still in the queue, or task does not exist"
+IN_PROGRESS = "In progress"
+FAILED_PREFIX = "Task Failed, reason: "
+COMPLETED_STATUSES = frozenset(
+    {
+        "Transfer completed",
+        "Replication completed",
+        "Data deleted",
+        "Done",
+        "Duplication completed",
+        "PID assigned successfully",
+        "cloud nfs export added",
+        "cloud nfs export deleted",
+    }
+)
+YesNo = Literal["yes", "no"]
+
+
+class StagingState(str, Enum):
+    """What a status string means to a caller that waits for it."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+
+class DatasetMetadata(BaseModel):
+    """DataCite-style metadata of a dataset created in DDI (required when the target is iRODS).
+
+    Open to further DataCite keys (`extra="allow"`): the staging API validates
+    them itself and their full list is not pinned down [I].
+    """
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+
+    title: str = Field(min_length=1)
+    creator: list[str] = Field(default_factory=list)
+    contributor: list[str] = Field(default_factory=list)
+    publisher: list[str] = Field(default_factory=list)
+    owner: list[str] = Field(default_factory=list)
+    resource_type: str | None = Field(default=None, alias="resourceType")
+    publication_year: str | None = Field(default=None, alias="publicationYear")
+    identifier: str | None = None
+
+
+class StageRequest(BaseModel):
+    """`POST /stage`: copy `source_path` of one system to `target_path` of another.
+
+    When one side is an HPC cluster, its path is relative to the HEAppE job
+    directory and `heappe_url` + `job_id` (+ `task_id`) say which job.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source_system: str = Field(min_length=1)
+    source_path: str
+    target_system: str = Field(min_length=1)
+    target_path: str | None = Field(default=None, description="Omitted when empty, as the real clients do.")
+    encryption: YesNo = "no"
+    compression: YesNo = "no"
+    metadata: DatasetMetadata | None = None
+    heappe_url: str | None = None
+    job_id: int | None = Field(default=None, gt=0)
+    task_id: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _hpc_side_names_its_job(self) -> StageRequest:
+        if (self.job_id is None) != (self.heappe_url is None):
+            raise ValueError("heappe_url and job_id go together: both name the HEAppE job of the HPC side")
+        if self.task_id is not None and self.job_id is None:
+            raise ValueError("task_id needs job_id and heappe_url")
+        return self
+
+    def payload(self) -> dict[str, object]:
+        """The JSON body: unset optional fields are left out, metadata by its DataCite names."""
+        body = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        if not self.target_path:
+            body.pop("target_path", None)
+        return body
+
+
+class DeleteRequest(BaseModel):
+    """`POST /delete`: remove a path from a system."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    target_system: str = Field(min_length=1)
+    target_path: str = Field(min_length=1)
+
+
+class StagingRequestId(BaseModel):
+    """The `201 {"request_id": ...}` answer of every submit endpoint."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    request_id: str = Field(min_length=1)
+
+
+class StagingStatus(BaseModel):
+    """`GET /<operation>/<request_id>`: a status string, plus where the data went once completed."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+
+    status: str
+    target_path: str | None = None
+    pid: str | None = Field(default=None, alias="PID")
+
+    @property
+    def state(self) -> StagingState:
+        if self.status == QUEUED:
+            return StagingState.PENDING
+        if self.status == IN_PROGRESS:
+            return StagingState.RUNNING
+        if self.status in COMPLETED_STATUSES:
+            return StagingState.COMPLETED
+        if self.status.startswith(FAILED_PREFIX):
+            return StagingState.FAILED
+        return StagingState.UNKNOWN
+
+    @property
+    def failure_reason(self) -> str | None:
+        """The text after `Task Failed, reason: `, if the request failed."""
+        return self.status.removeprefix(FAILED_PREFIX) if self.state is StagingState.FAILED else None

@@ -1,0 +1,336 @@
+"""HEAppE REST payloads (lexis-api.md, sections 3 and 4b).
+
+HEAppE speaks PascalCase JSON with enums as integers. Python code uses
+snake_case names; `model_dump(by_alias=True)` gives the wire names. Responses
+keep unknown keys (`extra="allow"`): HEAppE adds fields between versions.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import IntEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_serializer
+from pydantic.alias_generators import to_pascal
+
+__all__ = [
+    "AuthenticateLexisTokenRequest",
+    "CreateJobRequest",
+    "DeleteJobRequest",
+    "DownloadFileRequest",
+    "DownloadPartsRequest",
+    "JobRequest",
+    "OpenIdCredentials",
+    "SubmitJobRequest",
+    "ClusterInfo",
+    "ClusterNodeType",
+    "CommandTemplate",
+    "CommandTemplateParameter",
+    "CommandTemplateParameterValue",
+    "EnvironmentVariable",
+    "FileType",
+    "JobFileContent",
+    "JobSpecification",
+    "JobState",
+    "ProblemDetails",
+    "ChangedFile",
+    "Project",
+    "SubmittedJobInfo",
+    "SubmittedTaskInfo",
+    "TaskFileOffset",
+    "TaskParallelizationParameter",
+    "TaskSpecification",
+    "TaskState",
+    "TERMINAL_JOB_STATES",
+]
+
+
+class JobState(IntEnum):
+    """`JobStateExt`: flag-style numbers, as HEAppE serialises them."""
+
+    Configuring = 1
+    Submitted = 2
+    Queued = 4
+    Running = 8
+    Finished = 16
+    Failed = 32
+    Canceled = 64
+    WaitingForServiceAccount = 128
+    Deleted = 256
+
+
+class TaskState(IntEnum):
+    """`TaskStateExt`: the job states without WaitingForServiceAccount."""
+
+    Configuring = 1
+    Submitted = 2
+    Queued = 4
+    Running = 8
+    Finished = 16
+    Failed = 32
+    Canceled = 64
+    Deleted = 256
+
+
+#: A job in one of these states will not change any more.
+TERMINAL_JOB_STATES = frozenset({JobState.Finished, JobState.Failed, JobState.Canceled, JobState.Deleted})
+
+
+class FileType(IntEnum):
+    """`SynchronizableFiles`: which of a task's files to tail."""
+
+    LogFile = 0
+    ProgressFile = 1
+    StandardErrorFile = 2
+    StandardOutputFile = 3
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(alias_generator=to_pascal, populate_by_name=True, frozen=True)
+
+
+class _Request(_Wire):
+    model_config = ConfigDict(extra="forbid")
+
+    def payload(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class _Response(_Wire):
+    model_config = ConfigDict(extra="allow")
+
+
+class EnvironmentVariable(_Request):
+    name: str = Field(min_length=1)
+    value: str
+
+
+class CommandTemplateParameterValue(_Request):
+    command_parameter_identifier: str = Field(min_length=1)
+    parameter_value: str
+
+
+class TaskParallelizationParameter(_Request):
+    mpi_processes: int | None = Field(default=None, alias="MPIProcesses")
+    open_mp_threads: int | None = Field(default=None, alias="OpenMPThreads")
+    max_cores: int = Field(gt=0)
+
+
+class TaskSpecification(_Request):
+    """`TaskSpecificationExt`: one task of a job."""
+
+    name: str = Field(min_length=1)
+    min_cores: int = Field(default=1, gt=0)
+    max_cores: int = Field(gt=0)
+    walltime_limit: int = Field(gt=0, description="Seconds [I: unit inferred from the Yorc TOSCA types].")
+    cluster_node_type_id: int
+    command_template_id: int
+    template_parameter_values: list[CommandTemplateParameterValue] = Field(default_factory=list)
+    environment_variables: list[EnvironmentVariable] = Field(default_factory=list)
+    task_parallelization_parameters: list[TaskParallelizationParameter] = Field(default_factory=list)
+    placement_policy: str | None = None
+    priority: int = 4  # [I] TaskPriorityExt "Average"; the enum's numbers are not pinned down
+    job_arrays: str | None = None
+    is_exclusive: bool = False
+    is_rerunnable: bool = False
+    cpu_hyper_threading: bool = False
+    standard_input_file: str | None = None
+    standard_output_file: str = "stdout.txt"
+    standard_error_file: str = "stderr.txt"
+    progress_file: str = "progress.txt"
+    log_file: str = "log.txt"
+    cluster_task_subdirectory: str | None = None
+    required_nodes: list[str] = Field(default_factory=list)
+    depends_on: list[TaskSpecification] = Field(default_factory=list)
+
+
+class JobSpecification(_Request):
+    """`JobSpecificationExt`: the body of CreateJob, without the session code."""
+
+    name: str = Field(min_length=1)
+    project_id: int
+    cluster_id: int
+    file_transfer_method_id: int
+    tasks: list[TaskSpecification] = Field(min_length=1)
+    sub_project_identifier: str | None = None
+    waiting_limit: int = 0
+    walltime_limit: int | None = Field(default=None, gt=0, description="Job-level limit (HEAppE >= 6.5).")
+    notification_email: str = ""
+    phone_number: str = ""
+    notify_on_abort: bool = False
+    notify_on_finish: bool = False
+    notify_on_start: bool = False
+    is_extra_long: bool = False
+    environment_variables: list[EnvironmentVariable] = Field(default_factory=list)
+
+
+class _SessionRequest(_Request):
+    """A request that carries the session code; it is revealed only in the JSON payload."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    session_code: SecretStr
+
+    @field_serializer("session_code", when_used="json")
+    def _reveal(self, value: SecretStr) -> str:
+        return value.get_secret_value()
+
+
+class OpenIdCredentials(_Request):
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    # HEAppE's AuthenticationCredentialsExt names it UserName; older clients send
+    # Username. ASP.NET binds JSON case-insensitively, so both reach the server.
+    user_name: str = Field(min_length=1)
+    open_id_access_token: SecretStr
+
+    @field_serializer("open_id_access_token", when_used="json")
+    def _reveal(self, value: SecretStr) -> str:
+        return value.get_secret_value()
+
+
+class AuthenticateLexisTokenRequest(_Request):
+    """`POST UserAndLimitationManagement/AuthenticateLexisToken`; the answer is the session code."""
+
+    credentials: OpenIdCredentials
+
+
+class CreateJobRequest(_SessionRequest):
+    job_specification: JobSpecification
+
+
+class SubmitJobRequest(_SessionRequest):
+    created_job_info_id: int
+
+
+class JobRequest(_SessionRequest):
+    """Body of CancelJob (and any call that names a submitted job)."""
+
+    submitted_job_info_id: int
+
+
+class DeleteJobRequest(_SessionRequest):
+    submitted_job_info_id: int
+    archive_logs: bool = Field(default=False, alias="archiveLogs")
+
+
+class TaskFileOffset(_Request):
+    """Where to resume reading one of a task's files."""
+
+    submitted_task_info_id: int
+    file_type: FileType
+    offset: int = Field(default=0, ge=0)
+
+
+class DownloadPartsRequest(_SessionRequest):
+    submitted_job_info_id: int
+    task_file_offsets: list[TaskFileOffset] = Field(min_length=1)
+
+
+class DownloadFileRequest(_SessionRequest):
+    submitted_job_info_id: int
+    relative_file_path: str = Field(min_length=1)
+
+
+class SubmittedTaskInfo(_Response):
+    id: int
+    name: str | None = None
+    state: TaskState
+    priority: int | None = None
+    allocated_time: float | None = None
+    allocated_core_ids: list[str] | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    node_type: dict[str, Any] | None = None
+    error_message: str | None = None
+    cpu_hyper_threading: bool | None = None
+    reason: str | None = None
+
+
+class SubmittedJobInfo(_Response):
+    """`SubmittedJobInfoExt`: what CreateJob, SubmitJob, CancelJob and CurrentInfoForJob return."""
+
+    id: int
+    name: str | None = None
+    state: JobState
+    creation_time: datetime | None = None
+    submit_time: datetime | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    total_allocated_time: float | None = None
+    tasks: list[SubmittedTaskInfo] = Field(default_factory=list)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state in TERMINAL_JOB_STATES
+
+
+class JobFileContent(_Response):
+    """One chunk of a task's file from DownloadPartsOfJobFilesFromCluster; `offset` is where to go on."""
+
+    content: str | None = None
+    relative_path: str | None = None
+    offset: int
+    file_type: FileType
+    submitted_task_info_id: int
+
+
+class ChangedFile(_Response):
+    """An entry of ListChangedFilesForJob."""
+
+    file_name: str
+    last_modified_date: datetime | None = None
+
+
+class CommandTemplateParameter(_Response):
+    identifier: str
+    description: str | None = None
+
+
+class CommandTemplate(_Response):
+    id: int
+    name: str
+    description: str | None = None
+    is_generic: bool | None = None
+    is_enabled: bool | None = None
+    template_parameters: list[CommandTemplateParameter] = Field(default_factory=list)
+
+
+class Project(_Response):
+    id: int
+    name: str
+    description: str | None = None
+    accounting_string: str | None = None
+    command_templates: list[CommandTemplate] = Field(default_factory=list)
+
+
+class ClusterNodeType(_Response):
+    id: int
+    name: str
+    cluster_id: int | None = None
+    number_of_nodes: int | None = None
+    cores_per_node: int | None = None
+    max_walltime: int | None = None
+    file_transfer_method_id: int | None = None
+    queue: str | None = None
+    projects: list[Project] = Field(default_factory=list)
+
+
+class ClusterInfo(_Response):
+    """`ClusterExt` of ListAvailableClusters: the tree that maps the seed's names to HEAppE ids."""
+
+    id: int
+    name: str
+    description: str | None = None
+    master_node_name: str | None = None
+    file_transfer_method_ids: list[int] = Field(default_factory=list)
+    node_types: list[ClusterNodeType] = Field(default_factory=list)
+
+
+class ProblemDetails(_Response):
+    """RFC 7807 error body of HEAppE's exception middleware."""
+
+    title: str | None = None
+    detail: str | None = None
+    status: int | None = None
