@@ -46,7 +46,16 @@ def _http_url(value: str, field: str) -> str:
 
 
 class LexisEndpoints(Block):
-    """Where the LEXIS services of one platform live."""
+    """Where the LEXIS services of one platform live.
+
+    Example:
+        ```python
+        from lexis_prefect.blocks import LexisEndpoints
+
+        endpoints = LexisEndpoints.load("BLOCK_NAME")
+        heappe_url = endpoints.heappe_url("Karolina")
+        ```
+    """
 
     _block_type_name = "LEXIS Endpoints"
     _block_type_slug = "lexis-endpoints"
@@ -55,7 +64,7 @@ class LexisEndpoints(Block):
     aai_url: str = Field(description="AAI realm URL, e.g. https://aai.lexis.tech/auth/realms/LEXIS_AAI.")
     staging_url: str = Field(description="DDI staging API base URL, e.g. https://<host>/staging.")
     heappe_urls: dict[str, str] = Field(
-        default_factory=dict, description="HEAppE base URL per location name (e.g. 'Karolina')."
+        default_factory=dict, description="HEAppE base URL per location name, e.g. {'Karolina': 'https://heappe.example'}."
     )
     default_heappe_url: str | None = Field(
         default=None, description="HEAppE base URL for locations not listed in heappe_urls."
@@ -116,6 +125,15 @@ class LexisCredentials(CredentialsBlock):
     `get_client("aai")` gives an `AAIClient`; `get_client("ddi", access_token=...)`
     and `get_client("heappe", access_token=..., location=...)` give the clients
     that act for a user with that user's token.
+
+    Example:
+        ```python
+        from lexis_prefect.blocks import LexisCredentials
+
+        credentials = LexisCredentials.load("BLOCK_NAME")
+        async with credentials.get_client("aai") as aai:
+            tokens = await aai.exchange_token(user_access_token)
+        ```
     """
 
     _block_type_name = "LEXIS Credentials"

@@ -1,0 +1,146 @@
+"""LexisEndpoints / LexisCredentials: Prefect block standards, save/load on a real Prefect server, env fallback."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from prefect.blocks.core import Block
+from pydantic import SecretStr, ValidationError
+
+from lexis_prefect.aai import AAIClient
+from lexis_prefect.blocks import LexisCredentials, LexisEndpoints, resolve_credentials
+from lexis_prefect.ddi import DDIStagingClient
+from lexis_prefect.exceptions import ConfigurationError
+from lexis_prefect.heappe import HEAppEClient
+
+ENV = {
+    "LEXIS_AAI_URL": "https://aai.test/auth/realms/LEXIS_AAI",
+    "LEXIS_STAGING_URL": "https://api.test/staging/",
+    "LEXIS_HEAPPE_URLS": json.dumps({"Karolina": "https://heappe.test/karolina"}),
+    "LEXIS_HEAPPE_URL": "https://heappe.test/default",
+    "LEXIS_CLIENT_ID": "lexis-prefect",
+    "LEXIS_CLIENT_SECRET": "very-secret-client-secret",
+}
+
+
+def credentials() -> LexisCredentials:
+    return LexisCredentials.from_env(ENV)
+
+
+# -- Prefect's block standards (BlockStandardTestSuite, minus its network logo check) ---------
+
+
+@pytest.mark.parametrize("block", [LexisEndpoints, LexisCredentials])
+def test_block_meets_prefect_standards(block: type[Block]):
+    assert block.get_description()
+    assert block._documentation_url
+    for name, field in block.model_fields.items():
+        if Block.annotation_refers_to_block_class(field.annotation):
+            continue
+        assert field.description and field.description.endswith("."), f"{block.__name__}.{name}"
+    example = block.get_code_example()
+    assert re.search(rf"from .* import {block.__name__}", example)
+    assert re.search(rf'.* = {block.__name__}\.load\("BLOCK_NAME"\)', example)
+
+
+# -- environment fallback --------------------------------------------------------------------
+
+
+def test_from_env_reads_every_variable():
+    creds = credentials()
+    assert creds.endpoints.aai_url == ENV["LEXIS_AAI_URL"]
+    assert creds.endpoints.staging_url == "https://api.test/staging"
+    assert creds.endpoints.heappe_url("Karolina") == "https://heappe.test/karolina"
+    assert creds.endpoints.heappe_url("Barbora") == "https://heappe.test/default"
+    assert creds.client_id == "lexis-prefect"
+    assert creds.client_secret.get_secret_value() == ENV["LEXIS_CLIENT_SECRET"]
+    assert creds.username is None and creds.password is None
+
+
+@pytest.mark.parametrize("missing", ["LEXIS_AAI_URL", "LEXIS_STAGING_URL", "LEXIS_CLIENT_ID"])
+def test_missing_variable_is_named(missing):
+    env = {k: v for k, v in ENV.items() if k != missing}
+    with pytest.raises(ConfigurationError, match=missing):
+        LexisCredentials.from_env(env)
+
+
+def test_malformed_heappe_urls_is_named():
+    with pytest.raises(ConfigurationError, match="LEXIS_HEAPPE_URLS"):
+        LexisCredentials.from_env({**ENV, "LEXIS_HEAPPE_URLS": "Karolina=https://x"})
+    with pytest.raises(ConfigurationError, match="LEXIS_HEAPPE_URLS"):
+        LexisCredentials.from_env({**ENV, "LEXIS_HEAPPE_URLS": '["https://x"]'})
+
+
+def test_non_http_url_is_refused_naming_the_field():
+    with pytest.raises(ConfigurationError, match="staging_url must be an http"):
+        LexisCredentials.from_env({**ENV, "LEXIS_STAGING_URL": "ftp://x"})
+    with pytest.raises(ValidationError, match=r"heappe_urls\['Karolina'\] must be an http"):
+        LexisEndpoints(aai_url="https://a", staging_url="https://s", heappe_urls={"Karolina": "karolina"})
+
+
+def test_unknown_location_without_default_names_the_known_ones():
+    endpoints = LexisEndpoints(aai_url="https://a", staging_url="https://s", heappe_urls={"Karolina": "https://k"})
+    with pytest.raises(ConfigurationError, match=r"'LUMI' \(known: Karolina\)"):
+        endpoints.heappe_url("LUMI")
+
+
+def test_resolve_credentials_falls_back_to_the_environment(monkeypatch):
+    monkeypatch.delenv("LEXIS_CREDENTIALS_BLOCK", raising=False)
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    assert resolve_credentials().client_id == "lexis-prefect"
+    monkeypatch.delenv("LEXIS_AAI_URL")
+    with pytest.raises(ConfigurationError, match="LEXIS_AAI_URL"):
+        resolve_credentials()
+
+
+# -- clients ---------------------------------------------------------------------------------
+
+
+async def test_get_client_builds_each_client_from_the_endpoints():
+    creds = credentials()
+    token = SecretStr("user-token")
+    async with creds.get_client("aai") as aai, creds.get_client("ddi", access_token=token) as ddi:
+        async with creds.get_client("heappe", access_token=token, location="Karolina") as heappe:
+            assert isinstance(aai, AAIClient) and aai.base_url == ENV["LEXIS_AAI_URL"] + "/"
+            assert aai.client_id == "lexis-prefect"
+            assert isinstance(ddi, DDIStagingClient) and ddi.base_url == "https://api.test/staging/"
+            assert isinstance(heappe, HEAppEClient) and heappe.base_url == "https://heappe.test/karolina/"
+
+
+def test_get_client_for_a_user_service_needs_the_token_and_location():
+    creds = credentials()
+    with pytest.raises(ValueError, match="access_token"):
+        creds.get_client("ddi")
+    with pytest.raises(ValueError, match="location"):
+        creds.get_client("heappe", access_token=SecretStr("t"))
+
+
+# -- on a real Prefect server ------------------------------------------------------------------
+
+
+def test_credentials_block_saves_and_loads_with_nested_endpoints(prefect_harness):
+    credentials().save("lexis-test", overwrite=True)
+    loaded = LexisCredentials.load("lexis-test")
+    assert loaded.endpoints.heappe_urls == {"Karolina": "https://heappe.test/karolina"}
+    assert loaded.client_secret.get_secret_value() == ENV["LEXIS_CLIENT_SECRET"]
+
+
+def test_resolve_credentials_prefers_the_named_block(prefect_harness, monkeypatch):
+    creds = credentials().model_copy(update={"client_id": "from-block"})
+    creds.save("lexis-named", overwrite=True)
+    monkeypatch.setenv("LEXIS_CREDENTIALS_BLOCK", "lexis-named")
+    assert resolve_credentials().client_id == "from-block"
+
+
+def test_secret_is_not_readable_from_the_api_or_repr(prefect_harness):
+    from prefect.client.orchestration import get_client
+
+    creds = credentials()
+    creds.save("lexis-secret", overwrite=True)
+    with get_client(sync_client=True) as client:
+        document = client.read_block_document_by_name("lexis-secret", "lexis-credentials", include_secrets=False)
+    assert ENV["LEXIS_CLIENT_SECRET"] not in json.dumps(document.data, default=str)
+    assert ENV["LEXIS_CLIENT_SECRET"] not in repr(creds) + str(creds.model_dump())
