@@ -12,6 +12,7 @@ import functools
 import logging
 import re
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Literal
 
@@ -81,15 +82,22 @@ class BearerAuth(httpx.Auth):
 
     def __init__(self, source: TokenSource) -> None:
         self._source = source
+        # The last few tokens sent, so that error texts can be scrubbed of them
+        # even when they are opaque strings rather than JWTs.
+        self.recent: deque[str] = deque(maxlen=4)
+
+    async def _bearer(self, request: httpx.Request) -> str:
+        token = (await current_token(self._source)).get_secret_value()
+        if token not in self.recent:
+            self.recent.append(token)
+        request.headers["Authorization"] = f"Bearer {token}"
+        return token
 
     async def async_auth_flow(self, request: httpx.Request):  # type: ignore[override]
-        token = await current_token(self._source)
-        request.headers["Authorization"] = f"Bearer {token.get_secret_value()}"
+        token = await self._bearer(request)
         response = yield request
         if response.status_code == 401 and not isinstance(self._source, SecretStr):
-            fresh = await current_token(self._source)
-            if fresh.get_secret_value() != token.get_secret_value():
-                request.headers["Authorization"] = f"Bearer {fresh.get_secret_value()}"
+            if await self._bearer(request) != token:
                 yield request
 
     def sync_auth_flow(self, request: httpx.Request):  # pragma: no cover - the library is async only
@@ -116,6 +124,7 @@ class ServiceClient:
         if not base_url or not base_url.startswith(("http://", "https://")):
             raise ValueError(f"{self.service} base_url must be an http(s) URL, got {base_url!r}")
         self.retry = retry or RetryPolicy()
+        self._auth = auth
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/") + "/",
             timeout=timeout,
@@ -142,7 +151,7 @@ class ServiceClient:
 
     def _secrets(self) -> list[str]:
         """Secret strings this client may have sent; scrubbed from every error text."""
-        return []
+        return list(self._auth.recent) if isinstance(self._auth, BearerAuth) else []
 
     async def _request(
         self,
@@ -160,7 +169,6 @@ class ServiceClient:
         `secrets` are values in this request (besides the client's own) that must
         never appear in an error message.
         """
-        hidden = [*self._secrets(), *secrets]
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.retry.attempts),
             wait=self._wait,
@@ -170,21 +178,22 @@ class ServiceClient:
         )
         async for attempt in retrying:
             with attempt:
-                response = await self._send(method, path, hidden, json=json, data=data, params=params)
+                response = await self._send(method, path, list(secrets), json=json, data=data, params=params)
         return response
 
-    async def _send(self, method: str, path: str, hidden: list[str], **kwargs: Any) -> httpx.Response:
-        shown = path.split("?")[0]
+    async def _send(self, method: str, path: str, secrets: list[str], **kwargs: Any) -> httpx.Response:
+        shown = self._http.base_url.join(path.lstrip("/")).path
         try:
             response = await self._http.request(method, path.lstrip("/"), **kwargs)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise self._transport_error(method, shown, exc, hidden, sent=False) from None
+            raise self._transport_error(method, shown, exc, [*self._secrets(), *secrets], sent=False) from None
         except httpx.TransportError as exc:
-            raise self._transport_error(method, shown, exc, hidden, sent=True) from None
+            raise self._transport_error(method, shown, exc, [*self._secrets(), *secrets], sent=True) from None
         if response.is_success:
             return response
         await response.aread()
-        raise self._status_error(response, hidden)
+        # The client's secrets are read only now: the bearer token is known once sent.
+        raise self._status_error(response, [*self._secrets(), *secrets])
 
     def _parse(self, response: httpx.Response, type_: Any) -> Any:
         """The response body as `type_` (a model or e.g. `list[Model]`), parsed once, here."""
@@ -219,7 +228,7 @@ class ServiceClient:
         # Scrub before cutting, so a secret straddling the cut cannot survive half-masked.
         body = scrub(response.text, hidden)[:_BODY_EXCERPT]
         payload = _json_or_none(response)
-        detail = scrub(_detail(payload), hidden)[:300] if payload is not None else body[:200]
+        detail = scrub(_detail(payload), hidden)[:300] if payload is not None else body[:300]
         method, path = response.request.method, response.request.url.path
         status = response.status_code
         error_class: type[LexisAPIError] = LexisAPIError
@@ -277,18 +286,21 @@ def _json_or_none(response: httpx.Response) -> Any:
 
 
 def _detail(payload: Any) -> str:
-    """The human part of an error body: DDI `errorString`, HEAppE ProblemDetails, OIDC `error`."""
+    """The human part of an error body: DDI `errorString`, HEAppE ProblemDetails, OIDC `error`.
+
+    Never cut here: the caller scrubs secrets first, then cuts.
+    """
     if isinstance(payload, str):
         return payload
     if not isinstance(payload, dict):
-        return str(payload)[:200]
+        return str(payload)
     if "errorString" in payload:
         return str(payload["errorString"])
     if "title" in payload or "detail" in payload:
         return " - ".join(str(payload[k]) for k in ("title", "detail") if payload.get(k))
     if "error" in payload:
         return " - ".join(str(payload[k]) for k in ("error", "error_description") if payload.get(k))
-    return str(payload)[:200]
+    return str(payload)
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -32,7 +32,10 @@ class RetryPolicy(BaseModel):
         default=120.0, ge=0, description="A 429/503 Retry-After longer than this is not waited for: the error is raised."
     )
     statuses: frozenset[int] = Field(
-        default=frozenset({429, 502, 503, 504}), description="HTTP statuses that mean 'try again later'."
+        # 500 is here because reads meet it as a passing fault ([V] DDI's GET /stage/<id>);
+        # it only ever repeats idempotent calls, like the rest of this set but 429.
+        default=frozenset({429, 500, 502, 503, 504}),
+        description="HTTP statuses that mean 'try again later' (for non-idempotent calls only 429 does).",
     )
 
     def backoff(self, retry_number: int) -> float:

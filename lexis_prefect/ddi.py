@@ -37,7 +37,8 @@ class DDIStagingClient(ServiceClient):
             current one (a token keeper); sent as `Authorization: Bearer`.
 
     Submitting (`stage`) is not idempotent, a repeat would copy twice: it is
-    repeated only when the request never left. Status reads are retried freely.
+    repeated only when the request never left. Status reads are retried freely
+    (on 500 too: [V] `GET /stage/<id>` is known to answer 500 or 502 now and then).
     """
 
     service = "ddi"

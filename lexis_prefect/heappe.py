@@ -143,8 +143,8 @@ class HEAppEClient(ServiceClient):
                     json=body(code).payload() if body else None,
                     params={"sessionCode": code.get_secret_value(), **query} if query is not None else None,
                 )
-            except AuthenticationError:
-                if renewed:
+            except AuthenticationError as exc:
+                if renewed or exc.status != 401:
                     raise
                 logger.info("HEAppE refused the session code; authenticating again")
                 async with self._session_lock:

@@ -90,13 +90,13 @@ class StageRequest(BaseModel):
     metadata: DatasetMetadata | None = None
     heappe_url: str | None = None
     job_id: int | None = Field(default=None, gt=0)
-    task_id: int | None = Field(default=None, gt=0)
+    task_id: int | None = Field(default=None, ge=0, description="Omitted when 0 or None, as the real clients do.")
 
     @model_validator(mode="after")
     def _hpc_side_names_its_job(self) -> StageRequest:
         if (self.job_id is None) != (self.heappe_url is None):
             raise ValueError("heappe_url and job_id go together: both name the HEAppE job of the HPC side")
-        if self.task_id is not None and self.job_id is None:
+        if self.task_id and self.job_id is None:
             raise ValueError("task_id needs job_id and heappe_url")
         return self
 
@@ -105,6 +105,8 @@ class StageRequest(BaseModel):
         body = self.model_dump(mode="json", by_alias=True, exclude_none=True)
         if not self.target_path:
             body.pop("target_path", None)
+        if not self.task_id:
+            body.pop("task_id", None)
         return body
 
 

@@ -288,26 +288,26 @@ class CommandTemplateParameter(_Response):
     description: str | None = None
 
 
-class CommandTemplate(_Response):
+class _Catalogued(_Response):
+    """An entry of the cluster catalogue: resolved from the seed's names to HEAppE's ids."""
+
     id: int
     name: str
     description: str | None = None
+
+
+class CommandTemplate(_Catalogued):
     is_generic: bool | None = None
     is_enabled: bool | None = None
     template_parameters: list[CommandTemplateParameter] = Field(default_factory=list)
 
 
-class Project(_Response):
-    id: int
-    name: str
-    description: str | None = None
+class Project(_Catalogued):
     accounting_string: str | None = None
     command_templates: list[CommandTemplate] = Field(default_factory=list)
 
 
-class ClusterNodeType(_Response):
-    id: int
-    name: str
+class ClusterNodeType(_Catalogued):
     cluster_id: int | None = None
     number_of_nodes: int | None = None
     cores_per_node: int | None = None
@@ -317,12 +317,9 @@ class ClusterNodeType(_Response):
     projects: list[Project] = Field(default_factory=list)
 
 
-class ClusterInfo(_Response):
+class ClusterInfo(_Catalogued):
     """`ClusterExt` of ListAvailableClusters: the tree that maps the seed's names to HEAppE ids."""
 
-    id: int
-    name: str
-    description: str | None = None
     master_node_name: str | None = None
     file_transfer_method_ids: list[int] = Field(default_factory=list)
     node_types: list[ClusterNodeType] = Field(default_factory=list)

@@ -170,11 +170,14 @@ class SourceInfo(_JobModel):
     path: RelativePath = Field(default="/", description="Path inside the dataset; '/' is the whole dataset.")
 
 
-class DataSource(_JobModel):
-    """Where an input dataset lives."""
-
+class _DDIPlace(_JobModel):
     location: Name = Field(description="DDI location, e.g. 'iRODS IT4I'.")
     resource: Name = Field(description="DDI storage resource at that location.")
+
+
+class DataSource(_DDIPlace):
+    """Where an input dataset lives."""
+
     info: SourceInfo
 
 
@@ -196,11 +199,9 @@ class OutputInfo(_JobModel):
     dataset_type: Name = Field(default="dataset", description="DataCite resource type of the dataset.")
 
 
-class DataTarget(_JobModel):
+class DataTarget(_DDIPlace):
     """Where an output dataset goes."""
 
-    location: Name = Field(description="DDI location, e.g. 'iRODS IT4I'.")
-    resource: Name = Field(description="DDI storage resource at that location.")
     info: OutputInfo
 
 
