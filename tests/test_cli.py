@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
+
+import yaml
 
 from typer.testing import CliRunner
 
@@ -58,3 +61,9 @@ def test_check_runs_a_real_prefect_flow(prefect_harness, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "Prefect flow run completed: job 'My HPC Job' for project 'myproject'" in result.stdout
     assert "LEXIS: not configured" in result.stdout
+
+
+def test_prefect_yaml_is_a_valid_project_file():
+    project = yaml.safe_load((Path(__file__).parents[1] / "prefect.yaml").read_text())
+    assert project["name"] == "lexis-prefect"
+    assert isinstance(project["deployments"], list)
