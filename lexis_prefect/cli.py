@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -60,6 +60,71 @@ def check() -> None:
         typer.echo(f"LEXIS: not configured ({exc}); flows will need the sandbox or a LexisCredentials block.")
     else:
         typer.echo(f"LEXIS: AAI at {credentials.endpoints.aai_url}, staging at {credentials.endpoints.staging_url}")
+
+
+@app.command()
+def sandbox(
+    host: Annotated[str, typer.Option(help="Address to listen on; keep it on loopback.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port; 0 picks a free one.")] = 8765,
+    token_lifetime: Annotated[int, typer.Option(help="Access token lifetime, seconds.")] = 300,
+    session_lifetime: Annotated[int, typer.Option(help="HEAppE session code lifetime, seconds.")] = 1800,
+    job_seconds: Annotated[int, typer.Option(help="How long TestTemplate jobs run, seconds.")] = 2,
+    user: Annotated[list[str], typer.Option(help="USER:PASSWORD of a user (repeatable); default demo:demo.")] = [],  # noqa: B006
+    client: Annotated[list[str], typer.Option(help="Client id, or ID:SECRET (repeatable); default lexis-prefect.")] = [],  # noqa: B006
+    unavailable: Annotated[list[str], typer.Option(help="Location whose HEAppE answers 503 (repeatable).")] = [],  # noqa: B006
+    fault_rate: Annotated[float, typer.Option(help="Share of calls answered 502/503/504.")] = 0.0,
+    drop_rate: Annotated[float, typer.Option(help="Share of calls whose connection is cut.")] = 0.0,
+    rate_limit_rate: Annotated[float, typer.Option(help="Share of calls answered 429 with Retry-After.")] = 0.0,
+    latency: Annotated[float, typer.Option(help="Seconds added before every call.")] = 0.0,
+    fault_path: Annotated[list[str], typer.Option(help="Glob of request paths faults apply to (repeatable).")] = [],  # noqa: B006
+    fault_seed: Annotated[Optional[int], typer.Option(help="Random seed of the faults.")] = None,  # noqa: UP007
+    state_dir: Annotated[Optional[Path], typer.Option(help="Keep jobs, tokens and datasets here across restarts.")] = None,  # noqa: UP007
+    data_dir: Annotated[Optional[Path], typer.Option(help="Datasets and job directories (default: a temp dir).")] = None,  # noqa: UP007
+    log_requests: Annotated[bool, typer.Option(help="Log method, path, status and latency of each call.")] = False,
+    ready_file: Annotated[Optional[Path], typer.Option(hidden=True)] = None,  # noqa: UP007
+) -> None:
+    """Run the LEXIS sandbox (AAI, DDI staging, HEAppE on one loopback port) in the foreground."""
+    import logging
+
+    from lexis_prefect.sandbox import FaultConfig, SandboxConfig, serve
+
+    defaults = SandboxConfig()
+    try:
+        config = SandboxConfig(
+            users=dict(_pair(u, "--user") for u in user) or defaults.users,
+            clients=dict(_client(c) for c in client) or defaults.clients,
+            token_lifetime_seconds=token_lifetime,
+            session_lifetime_seconds=session_lifetime,
+            job_seconds=job_seconds,
+            locations=[loc.model_copy(update={"available": loc.name not in unavailable}) for loc in defaults.locations],
+            faults=FaultConfig(
+                error_rate=fault_rate,
+                drop_rate=drop_rate,
+                rate_limit_rate=rate_limit_rate,
+                latency_seconds=latency,
+                paths=fault_path,
+                seed=fault_seed,
+            ),
+            state_dir=state_dir,
+            data_dir=data_dir,
+            log_requests=log_requests,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if log_requests:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    serve(config, host=host, port=port, ready_file=ready_file)
+
+
+def _pair(value: str, option: str) -> tuple[str, str]:
+    name, sep, secret = value.partition(":")
+    if not sep or not name:
+        raise typer.BadParameter(f"expected NAME:SECRET, got {value!r}", param_hint=option)
+    return name, secret
+
+
+def _client(value: str) -> tuple[str, str | None]:
+    return _pair(value, "--client") if ":" in value else (value, None)
 
 
 def _self_check_flow() -> Any:

@@ -6,6 +6,7 @@ DataCite-style metadata keys (`publicationYear`, `resourceType`, ...).
 
 from __future__ import annotations
 
+import hashlib
 from enum import Enum
 from typing import Literal
 
@@ -13,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "COMPLETED_STATUSES",
+    "dataset_path",
+    "zone_path",
     "FAILED_PREFIX",
     "IN_PROGRESS",
     "QUEUED",
@@ -152,3 +155,29 @@ class StagingStatus(BaseModel):
     def failure_reason(self) -> str | None:
         """The text after `Task Failed, reason: `, if the request failed."""
         return self.status.removeprefix(FAILED_PREFIX) if self.state is StagingState.FAILED else None
+
+
+def zone_path(access: Literal["user", "project", "public"], project: str, username: str | None = None) -> str:
+    """The DDI directory that holds a project's (or user's) datasets of one access level.
+
+    [V] project datasets live under `project/proj<md5(project)>` (yorc-ddi-plugin);
+    [I] `public/proj<md5>` and `user/<username>` follow the same pattern by analogy.
+    """
+    if access == "user":
+        if not username:
+            raise ValueError("user-access datasets live under the user's name: pass username")
+        return f"user/{username}"
+    return f"{access}/proj{hashlib.md5(project.encode()).hexdigest()}"
+
+
+def dataset_path(
+    dataset_id: str,
+    project: str,
+    path: str = "/",
+    access: Literal["user", "project", "public"] = "project",
+    username: str | None = None,
+) -> str:
+    """The staging-API path of `path` inside dataset `dataset_id`, e.g. `project/proj<md5>/<id>/data`."""
+    inner = "/".join(part for part in path.split("/") if part not in ("", "."))
+    base = f"{zone_path(access, project, username)}/{dataset_id}"
+    return f"{base}/{inner}" if inner else base

@@ -1,0 +1,309 @@
+"""Sandbox DDI staging API: datasets in local folders, copies to and from HEAppE job directories.
+
+Requests advance as the real Celery-backed API words them: queued, `In progress`,
+then `Transfer completed` / `Data deleted` or `Task Failed, reason: ...`. A
+stage-out into an iRODS system creates a new dataset and reports its directory
+as `target_path`, whose last segment is the new dataset id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import ValidationError
+
+from lexis_prefect.models.ddi import (
+    FAILED_PREFIX,
+    IN_PROGRESS,
+    QUEUED,
+    DeleteRequest,
+    StageRequest,
+    dataset_path,
+)
+from lexis_prefect.models.heappe import JobState
+from lexis_prefect.sandbox.aai import AAIState
+from lexis_prefect.sandbox.config import SandboxConfig
+from lexis_prefect.sandbox.heappe import HEAppEState
+
+__all__ = ["DDIProblem", "DDIState", "ddi_router", "DEMO_DATASET_ID"]
+
+#: The seed's placeholder dataset, present in every fresh sandbox.
+DEMO_DATASET_ID = "your-dataset-uuid"
+DEMO_FILES = {
+    "input.txt": "LEXIS sandbox demo input\n",
+    "data/sample.csv": "x,y\n1,2\n3,4\n",
+}
+
+
+class DDIProblem(Exception):
+    """An error answer of the staging API: `{"status": "<code>", "errorString": "..."}`."""
+
+    def __init__(self, status: int, error: str) -> None:
+        super().__init__(error)
+        self.status, self.error = status, error
+
+    def response(self) -> JSONResponse:
+        return JSONResponse({"status": str(self.status), "errorString": self.error}, status_code=self.status)
+
+
+class _StageFailed(Exception):
+    """A copy that could not be done; becomes `Task Failed, reason: <message>`."""
+
+
+class DDIState:
+    """Staging requests, the dataset registry, and the iRODS/NFS systems' folders."""
+
+    def __init__(self, config: SandboxConfig, aai: AAIState, heappe: HEAppEState, data_dir: Path) -> None:
+        self.config = config
+        self.aai = aai
+        self.heappe = heappe
+        self.root = data_dir / "ddi"
+        self.requests: dict[str, dict[str, Any]] = {}
+        self.datasets: dict[str, dict[str, Any]] = {}
+        self.dirty = False
+
+    def dump(self) -> dict[str, Any]:
+        return {"requests": self.requests, "datasets": self.datasets}
+
+    def load(self, data: dict[str, Any]) -> None:
+        self.requests, self.datasets = data["requests"], data["datasets"]
+        for request in self.requests.values():  # copies cut short by a restart did not happen
+            if request["status"] in (QUEUED, IN_PROGRESS):
+                request["status"] = f"{FAILED_PREFIX}the staging service restarted"
+
+    # -- systems and datasets ---------------------------------------------------------------
+
+    def system_types(self) -> dict[str, str]:
+        types = {s.name: s.type for s in self.config.ddi_systems}
+        types.update({loc.ddi_system: "HPC" for loc in self.config.locations})
+        return types
+
+    def add_dataset(
+        self,
+        files: dict[str, str],
+        *,
+        system: str | None = None,
+        project: str = "myproject",
+        access: str = "project",
+        dataset_id: str | None = None,
+        title: str = "sandbox dataset",
+        owner: str = "demo",
+    ) -> dict[str, Any]:
+        """Create a dataset from `files` (relative path -> text); returns its registry entry."""
+        system = system or self.config.ddi_systems[0].name
+        if self.system_types().get(system) not in ("iRODS", "NFS"):
+            raise DDIProblem(400, f"Malformed request. {system!r} is not a storage system")
+        dataset_id = dataset_id or str(uuid.uuid4())
+        path = dataset_path(dataset_id, project, access=access, username=owner)  # type: ignore[arg-type]
+        folder = self._resolve(system, path)
+        for name, content in files.items():
+            target = self._inside(folder, name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(content)
+        folder.mkdir(parents=True, exist_ok=True)
+        entry = {"id": dataset_id, "system": system, "path": path, "metadata": {"title": title}, "created": time.time()}
+        self.datasets[dataset_id] = entry
+        self.dirty = True
+        return entry
+
+    def seed_demo(self) -> None:
+        if DEMO_DATASET_ID not in self.datasets:
+            self.add_dataset(DEMO_FILES, dataset_id=DEMO_DATASET_ID, title="LEXIS sandbox demo dataset")
+
+    def _resolve(self, system: str, path: str) -> Path:
+        return self._inside(self.root / system, path)
+
+    @staticmethod
+    def _inside(root: Path, path: str) -> Path:
+        resolved = (root / path.lstrip("/")).resolve()
+        if not resolved.is_relative_to(root.resolve()):
+            raise _StageFailed(f"path {path!r} leaves its system")
+        return resolved
+
+    def _hpc_dir(self, request: StageRequest, system: str, user: str) -> Path:
+        """The HEAppE job (or task) directory an HPC-side path is relative to."""
+        location = next(loc for loc in self.config.locations if loc.ddi_system == system)
+        served = self.config.heappe_prefix(location)
+        if urlsplit(request.heappe_url or "").path.rstrip("/") != served:
+            raise _StageFailed(f"heappe_url {request.heappe_url!r} is not the HEAppE of {location.name}")
+        job = self.heappe.jobs.get(request.job_id or 0)
+        if job is None or job["location"] != location.name or job["user"] != user:
+            raise _StageFailed(f"HEAppE job {request.job_id} does not exist at {location.name}")
+        if job["state"] == JobState.Deleted:
+            raise _StageFailed(f"HEAppE job {request.job_id} was deleted")
+        if not request.task_id:
+            return self.heappe.job_dir(job["id"])
+        if request.task_id not in {t["id"] for t in job["tasks"]}:
+            raise _StageFailed(f"task {request.task_id} is not in HEAppE job {request.job_id}")
+        return self.heappe.task_dir(job["id"], request.task_id)
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def validate(self, body: Any) -> StageRequest:
+        try:
+            request = StageRequest.model_validate(body)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors(include_input=False))
+            raise DDIProblem(400, f"Malformed request. {problems}") from None
+        types = self.system_types()
+        for side in ("source_system", "target_system"):
+            if getattr(request, side) not in types:
+                raise DDIProblem(400, f"Malformed request. Unknown {side} {getattr(request, side)!r}")
+        if "HPC" in (types[request.source_system], types[request.target_system]) and request.job_id is None:
+            raise DDIProblem(400, "Malformed request. job_id, task_id and heappe_url are required for HPC systems")
+        if types[request.target_system] == "iRODS" and request.metadata is None:
+            raise DDIProblem(400, "Malformed request. metadata is required when the target is iRODS")
+        return request
+
+    def submit(self, operation: str, user: str, work: Any) -> str:
+        request_id = str(uuid.uuid4())
+        self.requests[request_id] = {"operation": operation, "user": user, "status": QUEUED, "created": time.time()}
+        self.dirty = True
+        asyncio.get_running_loop().create_task(self._run(request_id, work))
+        return request_id
+
+    async def _run(self, request_id: str, work: Any) -> None:
+        entry = self.requests[request_id]
+        await asyncio.sleep(self.config.staging_seconds / 2)
+        entry["status"] = IN_PROGRESS
+        self.dirty = True
+        await asyncio.sleep(self.config.staging_seconds / 2)
+        try:
+            entry.update(await asyncio.to_thread(work))
+        except (_StageFailed, OSError) as exc:
+            entry["status"] = f"{FAILED_PREFIX}{exc}"
+        self.dirty = True
+
+    def stage_work(self, request: StageRequest, user: str) -> Any:
+        types = self.system_types()
+
+        def side(system: str, path: str) -> Path:
+            if types[system] == "HPC":
+                return self._inside(self._hpc_dir(request, system, user), path)
+            return self._resolve(system, path)
+
+        def work() -> dict[str, Any]:
+            source = side(request.source_system, request.source_path)
+            if not source.exists():
+                raise _StageFailed(f"source path {request.source_path!r} does not exist on {request.source_system}")
+            target = side(request.target_system, request.target_path or "")
+            dataset_id = None
+            if types[request.target_system] == "iRODS":
+                dataset_id = str(uuid.uuid4())
+                target = target / dataset_id
+            _copy(source, target)
+            reported = f"{(request.target_path or '').strip('/')}/{dataset_id}".lstrip("/") if dataset_id else request.target_path
+            if dataset_id:
+                self.datasets[dataset_id] = {
+                    "id": dataset_id,
+                    "system": request.target_system,
+                    "path": reported,
+                    "metadata": request.metadata.model_dump(by_alias=True) if request.metadata else {},
+                    "created": time.time(),
+                }
+            return {"status": "Transfer completed", "target_path": reported}
+
+        return work
+
+    def delete_work(self, request: DeleteRequest) -> Any:
+        if self.system_types().get(request.target_system) not in ("iRODS", "NFS"):
+            raise DDIProblem(400, f"Malformed request. Unknown target_system {request.target_system!r}")
+
+        def work() -> dict[str, Any]:
+            target = self._resolve(request.target_system, request.target_path)
+            if not target.exists():
+                raise _StageFailed(f"{request.target_path!r} does not exist")
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
+            for dataset_id, entry in list(self.datasets.items()):
+                if entry["system"] == request.target_system and entry["path"].strip("/") == request.target_path.strip("/"):
+                    del self.datasets[dataset_id]
+            return {"status": "Data deleted"}
+
+        return work
+
+
+def _copy(source: Path, target: Path) -> None:
+    """Copy a file into a folder, or a folder's content into a folder (merging)."""
+    target.mkdir(parents=True, exist_ok=True)
+    if source.is_dir():
+        shutil.copytree(source, target, dirs_exist_ok=True)
+    else:
+        shutil.copy2(source, target / source.name)
+
+
+def ddi_router(state: DDIState) -> APIRouter:
+    router = APIRouter(prefix="/staging")
+
+    def bearer_user(request: Request) -> str:
+        header = request.headers.get("authorization", "")
+        if not header.lower().startswith("bearer "):
+            raise DDIProblem(401, "No Authorization header or wrong format")
+        claims = state.aai.verify_access(header[7:].strip())
+        if claims is None:
+            raise DDIProblem(401, "Inactive token")
+        return claims["preferred_username"]
+
+    def handler(fn: Any) -> Any:
+        async def wrapped(request: Request) -> JSONResponse:
+            try:
+                user = bearer_user(request)
+                status, body = await fn(request, user, **request.path_params)
+                return JSONResponse(body, status_code=status)
+            except DDIProblem as problem:
+                return problem.response()
+
+        wrapped.__name__ = fn.__name__
+        return wrapped
+
+    async def json_body(request: Request) -> Any:
+        try:
+            return json.loads(await request.body() or b"null")
+        except ValueError:
+            raise DDIProblem(400, "Malformed request. The body is not JSON") from None
+
+    @router.get("/", response_class=PlainTextResponse)
+    async def welcome() -> str:
+        return "Welcome to the LEXIS staging API (sandbox)"
+
+    @handler
+    async def info(request: Request, user: str) -> tuple[int, Any]:
+        return 200, sorted(state.system_types())
+
+    @handler
+    async def stage(request: Request, user: str) -> tuple[int, Any]:
+        body = state.validate(await json_body(request))
+        return 201, {"request_id": state.submit("stage", user, state.stage_work(body, user))}
+
+    @handler
+    async def delete(request: Request, user: str) -> tuple[int, Any]:
+        try:
+            body = DeleteRequest.model_validate(await json_body(request))
+        except ValidationError:
+            raise DDIProblem(400, "Malformed request. target_system and target_path are required") from None
+        return 201, {"request_id": state.submit("delete", user, state.delete_work(body))}
+
+    def status_of(operation: str) -> Any:
+        @handler
+        async def status(request: Request, user: str, request_id: str) -> tuple[int, Any]:
+            entry = state.requests.get(request_id)
+            if entry is None or entry["operation"] != operation or entry["user"] != user:
+                return 200, {"status": QUEUED}  # as Celery: unknown ids look queued
+            return 200, {k: v for k, v in entry.items() if k in ("status", "target_path")}
+
+        return status
+
+    router.add_api_route("/info", info, methods=["GET"])
+    router.add_api_route("/stage", stage, methods=["POST"])
+    router.add_api_route("/stage/{request_id}", status_of("stage"), methods=["GET"])
+    router.add_api_route("/delete", delete, methods=["POST", "DELETE"])
+    router.add_api_route("/delete/{request_id}", status_of("delete"), methods=["GET"])
+    return router

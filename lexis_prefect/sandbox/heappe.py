@@ -1,0 +1,642 @@
+"""Sandbox HEAppE: session codes, the job lifecycle with real local processes, and file tailing.
+
+Each submitted task runs as a local shell process in its own directory
+(`<data>/jobs/<job id>/<task id>/`), in its own process group, through a
+wrapper that writes the exit status to a control file. The monitor reads those
+files, so a sandbox restarted with `--state-dir` picks its running jobs up again.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from lexis_prefect.models.heappe import (
+    ClusterInfo,
+    ClusterNodeType,
+    CommandTemplate,
+    CommandTemplateParameter,
+    CreateJobRequest,
+    DeleteJobRequest,
+    DownloadFileRequest,
+    DownloadPartsRequest,
+    FileType,
+    JobRequest,
+    JobSpecification,
+    JobState,
+    Project,
+    SubmitJobRequest,
+    SubmittedJobInfo,
+    TaskState,
+)
+from lexis_prefect.sandbox.aai import AAIState
+from lexis_prefect.sandbox.config import SandboxConfig, SandboxLocation
+
+__all__ = ["HEAppEProblem", "HEAppEState", "heappe_router"]
+
+_ACTIVE = (JobState.Submitted, JobState.Queued, JobState.Running)
+_CHUNK = 1 << 20  # at most 1 MiB of a file per tail call; the offset says where to go on
+
+
+class HEAppEProblem(Exception):
+    """An RFC 7807 answer, titled as HEAppE's exception middleware titles them."""
+
+    def __init__(self, status: int, title: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.title, self.detail = status, title, detail
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(
+            {"title": self.title, "detail": self.detail, "status": self.status},
+            status_code=self.status,
+            media_type="application/problem+json",
+        )
+
+
+def _now() -> float:
+    return time.time()
+
+
+def _iso(stamp: float | None) -> str | None:
+    return None if stamp is None else time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(stamp))
+
+
+class HEAppEState:
+    """All HEAppE instances of the sandbox (one per location), their sessions and jobs."""
+
+    def __init__(self, config: SandboxConfig, aai: AAIState, data_dir: Path) -> None:
+        self.config = config
+        self.aai = aai
+        self.jobs_dir = data_dir / "jobs"
+        self.control_dir = data_dir / "control"
+        self.sessions: dict[str, dict[str, Any]] = {}
+        self.jobs: dict[int, dict[str, Any]] = {}
+        self.next_id = 1
+        self._processes: dict[int, subprocess.Popen[bytes]] = {}
+        self.dirty = False
+
+    # -- persistence ------------------------------------------------------------------------
+
+    def dump(self) -> dict[str, Any]:
+        return {"sessions": self.sessions, "jobs": {str(k): v for k, v in self.jobs.items()}, "next_id": self.next_id}
+
+    def load(self, data: dict[str, Any]) -> None:
+        self.sessions = data["sessions"]
+        self.jobs = {int(k): v for k, v in data["jobs"].items()}
+        self.next_id = data["next_id"]
+
+    def _new_id(self) -> int:
+        self.next_id += 1
+        return self.next_id - 1
+
+    # -- catalogue --------------------------------------------------------------------------
+
+    def node_type_id(self, location: SandboxLocation, index: int) -> int:
+        return location.cluster_id * 100 + index + 1
+
+    def template_id(self, name: str) -> int:
+        return next(i for i, t in enumerate(self.config.templates, start=1) if t.name == name)
+
+    def clusters(self, location: SandboxLocation) -> list[ClusterInfo]:
+        templates = [
+            CommandTemplate(
+                id=self.template_id(t.name),
+                name=t.name,
+                description=t.description,
+                is_generic=False,
+                is_enabled=True,
+                template_parameters=[CommandTemplateParameter(identifier=p) for p in t.parameters],
+            )
+            for t in self.config.templates
+        ]
+        projects = [
+            Project(id=pid, name=name, accounting_string=name, command_templates=templates)
+            for name, pid in self.config.projects.items()
+        ]
+        node_types = [
+            ClusterNodeType(
+                id=self.node_type_id(location, i),
+                name=nt.name,
+                cluster_id=location.cluster_id,
+                number_of_nodes=nt.number_of_nodes,
+                cores_per_node=nt.cores_per_node,
+                max_walltime=nt.max_walltime,
+                file_transfer_method_id=location.cluster_id,
+                queue=nt.name,
+                projects=projects,
+            )
+            for i, nt in enumerate(location.node_types)
+        ]
+        return [
+            ClusterInfo(
+                id=location.cluster_id,
+                name=location.name,
+                description=f"sandbox cluster {location.name}",
+                master_node_name=f"login.{location.slug}.sandbox",
+                file_transfer_method_ids=[location.cluster_id],
+                node_types=node_types,
+            )
+        ]
+
+    # -- sessions ---------------------------------------------------------------------------
+
+    def authenticate(self, location: SandboxLocation, body: Any) -> str:
+        credentials = _casefold_keys(body).get("credentials") if isinstance(body, dict) else None
+        credentials = _casefold_keys(credentials) if isinstance(credentials, dict) else {}
+        username, token = credentials.get("username"), credentials.get("openidaccesstoken")
+        if not isinstance(username, str) or not isinstance(token, str):
+            raise HEAppEProblem(400, "Invalid Request", "Credentials need UserName and OpenIdAccessToken")
+        claims = self.aai.verify_access(token)
+        if claims is None or claims.get("preferred_username") != username:
+            raise HEAppEProblem(401, "Unauthorized Access", "The LEXIS token is invalid, expired, or not the user's")
+        code = str(uuid.uuid4())
+        self.sessions[code] = {
+            "user": username,
+            "location": location.name,
+            "expires_at": _now() + self.config.session_lifetime_seconds,
+        }
+        self.dirty = True
+        return code
+
+    def user(self, location: SandboxLocation, code: str | None) -> str:
+        session = self.sessions.get(code or "")
+        if session is None or session["location"] != location.name or session["expires_at"] <= _now():
+            raise HEAppEProblem(401, "Session Code Authentication Problem", "Session code is invalid or expired")
+        return session["user"]
+
+    # -- jobs -------------------------------------------------------------------------------
+
+    def job(self, location: SandboxLocation, user: str, job_id: int) -> dict[str, Any]:
+        job = self.jobs.get(job_id)
+        if job is None or job["location"] != location.name:
+            raise HEAppEProblem(404, "Validation Problem", f"Job {job_id} does not exist")
+        if job["user"] != user:
+            raise HEAppEProblem(401, "Session Code Authentication Problem", f"User is not authorized for job {job_id}")
+        return job
+
+    def create(self, location: SandboxLocation, user: str, spec: JobSpecification) -> dict[str, Any]:
+        if spec.cluster_id != location.cluster_id:
+            raise HEAppEProblem(404, "Validation Problem", f"ClusterId {spec.cluster_id} is not served here")
+        if spec.project_id not in self.config.projects.values():
+            raise HEAppEProblem(404, "Validation Problem", f"ProjectId {spec.project_id} does not exist")
+        job_id = self._new_id()
+        tasks = [self._task(location, job_id, task) for task in spec.tasks]
+        job = {
+            "id": job_id,
+            "name": spec.name,
+            "user": user,
+            "location": location.name,
+            "project_id": spec.project_id,
+            "state": int(JobState.Configuring),
+            "created": _now(),
+            "submitted": None,
+            "started": None,
+            "ended": None,
+            "tasks": tasks,
+        }
+        for task in tasks:
+            self.task_dir(job_id, task["id"]).mkdir(parents=True, exist_ok=True)
+        self.jobs[job_id] = job
+        self.dirty = True
+        return job
+
+    def _task(self, location: SandboxLocation, job_id: int, task: Any) -> dict[str, Any]:
+        node_types = {self.node_type_id(location, i): nt for i, nt in enumerate(location.node_types)}
+        node_type = node_types.get(task.cluster_node_type_id)
+        if node_type is None:
+            raise HEAppEProblem(404, "Validation Problem", f"ClusterNodeTypeId {task.cluster_node_type_id} does not exist")
+        templates = {self.template_id(t.name): t for t in self.config.templates}
+        template = templates.get(task.command_template_id)
+        if template is None:
+            raise HEAppEProblem(404, "Validation Problem", f"CommandTemplateId {task.command_template_id} does not exist")
+        values = {v.command_parameter_identifier: v.parameter_value for v in task.template_parameter_values}
+        unknown, missing = set(values) - set(template.parameters), set(template.parameters) - set(values)
+        if unknown or missing:
+            raise HEAppEProblem(
+                404,
+                "Validation Problem",
+                f"Template {template.name} takes parameters {template.parameters}; "
+                f"unknown: {sorted(unknown)}, missing: {sorted(missing)}",
+            )
+        if task.max_cores > node_type.cores_per_node * node_type.number_of_nodes:
+            raise HEAppEProblem(404, "Validation Problem", f"MaxCores {task.max_cores} exceeds node type {node_type.name}")
+        if task.walltime_limit > node_type.max_walltime:
+            raise HEAppEProblem(404, "Validation Problem", f"WalltimeLimit {task.walltime_limit} exceeds {node_type.max_walltime}")
+        return {
+            "id": self._new_id(),
+            "name": task.name,
+            "state": int(TaskState.Configuring),
+            "template": template.name,
+            "values": values,
+            "walltime": task.walltime_limit,
+            "node_type_id": task.cluster_node_type_id,
+            "files": {
+                int(FileType.StandardOutputFile): task.standard_output_file,
+                int(FileType.StandardErrorFile): task.standard_error_file,
+                int(FileType.ProgressFile): task.progress_file,
+                int(FileType.LogFile): task.log_file,
+            },
+            "pid": None,
+            "started": None,
+            "ended": None,
+            "error": None,
+        }
+
+    def submit(self, job: dict[str, Any]) -> None:
+        if job["state"] != JobState.Configuring:
+            raise HEAppEProblem(400, "Invalid Request", f"Job {job['id']} is {JobState(job['state']).name}, not Configuring")
+        job["state"] = int(JobState.Submitted)
+        job["submitted"] = _now()
+        for task in job["tasks"]:
+            task["state"] = int(TaskState.Submitted)
+        self.dirty = True
+
+    def cancel(self, job: dict[str, Any]) -> None:
+        if job["state"] not in _ACTIVE:
+            raise HEAppEProblem(
+                400, "Invalid Request", f"Job {job['id']} is {JobState(job['state']).name}; only submitted, queued or running jobs can be canceled"
+            )
+        self._stop(job, JobState.Canceled, "canceled by the user")
+
+    def delete(self, job: dict[str, Any]) -> None:
+        if job["state"] == JobState.Deleted:
+            raise HEAppEProblem(400, "Invalid Request", "Job was not deleted")
+        if job["state"] in _ACTIVE:
+            self._stop(job, JobState.Canceled, "deleted by the user")
+        shutil.rmtree(self.jobs_dir / str(job["id"]), ignore_errors=True)
+        job["state"] = int(JobState.Deleted)
+        for task in job["tasks"]:
+            task["state"] = int(TaskState.Deleted)
+        self.dirty = True
+
+    def _stop(self, job: dict[str, Any], state: JobState, reason: str) -> None:
+        for task in job["tasks"]:
+            if task["state"] in (TaskState.Submitted, TaskState.Queued, TaskState.Running):
+                self._kill(task)
+                task["state"] = int(state)
+                task["error"] = reason
+                task["ended"] = _now()
+        job["state"] = int(state)
+        job["ended"] = _now()
+        self.dirty = True
+
+    # -- processes --------------------------------------------------------------------------
+
+    def task_dir(self, job_id: int, task_id: int) -> Path:
+        return self.jobs_dir / str(job_id) / str(task_id)
+
+    def job_dir(self, job_id: int) -> Path:
+        return self.jobs_dir / str(job_id)
+
+    def _exit_file(self, task: dict[str, Any]) -> Path:
+        return self.control_dir / f"{task['id']}.exit"
+
+    def _start(self, job: dict[str, Any], task: dict[str, Any]) -> None:
+        template = next(t for t in self.config.templates if t.name == task["template"])
+        script = template.script
+        for name, value in task["values"].items():
+            script = script.replace(f"%%{{{name}}}", shlex.quote(value))
+        self.control_dir.mkdir(parents=True, exist_ok=True)
+        script_file = self.control_dir / f"{task['id']}.sh"
+        script_file.write_text(script)
+        exit_file = self._exit_file(task)
+        stdout = _file_name(task["files"], FileType.StandardOutputFile)
+        stderr = _file_name(task["files"], FileType.StandardErrorFile)
+        wrapper = (
+            f"sh {shlex.quote(str(script_file))} > {shlex.quote(stdout)} 2> {shlex.quote(stderr)}; "
+            f"echo $? > {shlex.quote(str(exit_file))}.tmp && mv {shlex.quote(str(exit_file))}.tmp {shlex.quote(str(exit_file))}"
+        )
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(self.task_dir(job["id"], task["id"])),
+            "LEXIS_SANDBOX_JOB_SECONDS": str(self.config.job_seconds),
+            "HEAPPE_JOB_ID": str(job["id"]),
+            "HEAPPE_TASK_ID": str(task["id"]),
+        }
+        process = subprocess.Popen(
+            ["sh", "-c", wrapper],
+            cwd=self.task_dir(job["id"], task["id"]),
+            env=env,
+            start_new_session=True,  # its own process group: cancel and walltime kill all of it
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self._processes[task["id"]] = process
+        task.update(pid=process.pid, state=int(TaskState.Running), started=_now())
+
+    def _kill(self, task: dict[str, Any]) -> None:
+        pid = task.get("pid")
+        if pid:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        process = self._processes.pop(task["id"], None)
+        if process is not None:
+            process.wait(timeout=5)
+
+    def _alive(self, task: dict[str, Any]) -> bool:
+        process = self._processes.get(task["id"])
+        if process is not None:
+            return process.poll() is None
+        try:
+            os.kill(task["pid"], 0)  # a job started by an earlier sandbox process
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def tick(self) -> None:
+        """Advance every active job: Submitted -> Queued -> Running -> Finished/Failed."""
+        now = _now()
+        for job in self.jobs.values():
+            if job["state"] not in _ACTIVE:
+                continue
+            waited = now - job["submitted"]
+            if job["state"] == JobState.Submitted and waited >= self.config.queue_seconds / 2:
+                job["state"] = int(JobState.Queued)
+                for task in job["tasks"]:
+                    task["state"] = int(TaskState.Queued)
+                self.dirty = True
+            if job["state"] == JobState.Queued and waited >= self.config.queue_seconds:
+                job["state"] = int(JobState.Running)
+                job["started"] = now
+                self.dirty = True
+            if job["state"] == JobState.Running:
+                self._advance(job, now)
+
+    def _advance(self, job: dict[str, Any], now: float) -> None:
+        for task in job["tasks"]:
+            if task["state"] == TaskState.Queued:
+                self._start(job, task)  # tasks run one after the other
+                self.dirty = True
+                return
+            if task["state"] != TaskState.Running:
+                continue
+            if self._settle(task, now):
+                self.dirty = True
+                if task["state"] == TaskState.Failed:
+                    self._stop(job, JobState.Failed, task["error"])
+                    return
+                continue
+            return
+        job["state"] = int(JobState.Finished)
+        job["ended"] = now
+        self.dirty = True
+
+    def _settle(self, task: dict[str, Any], now: float) -> bool:
+        """True if the running task has just ended (its state then says how)."""
+        exit_file = self._exit_file(task)
+        if exit_file.exists():
+            code = int(exit_file.read_text().strip() or "1")
+            process = self._processes.pop(task["id"], None)
+            if process is not None:
+                process.wait(timeout=5)  # reap it: the wrapper exits right after writing the file
+            task.update(
+                state=int(TaskState.Finished if code == 0 else TaskState.Failed),
+                error=None if code == 0 else f"exit status {code}",
+                ended=now,
+            )
+            return True
+        if now - task["started"] > task["walltime"]:
+            self._kill(task)
+            task.update(state=int(TaskState.Failed), error=f"walltime limit of {task['walltime']} s exceeded", ended=now)
+            return True
+        if not self._alive(task) and not exit_file.exists():
+            task.update(state=int(TaskState.Failed), error="the job's process was lost", ended=now)
+            return True
+        return False
+
+    def kill_all(self) -> None:
+        """Stop every running process (a sandbox without --state-dir leaves nothing behind)."""
+        for job in self.jobs.values():
+            if job["state"] in _ACTIVE:
+                self._stop(job, JobState.Canceled, "the sandbox stopped")
+
+    # -- views ------------------------------------------------------------------------------
+
+    def info(self, job: dict[str, Any]) -> dict[str, Any]:
+        tasks = [
+            {
+                "Id": t["id"],
+                "Name": t["name"],
+                "State": t["state"],
+                "Priority": 4,
+                "AllocatedTime": None if t["started"] is None else round((t["ended"] or _now()) - t["started"], 3),
+                "AllocatedCoreIds": [],
+                "StartTime": _iso(t["started"]),
+                "EndTime": _iso(t["ended"]),
+                "NodeType": {"Id": t["node_type_id"]},
+                "ErrorMessage": t["error"],
+                "CpuHyperThreading": False,
+            }
+            for t in job["tasks"]
+        ]
+        info = {
+            "Id": job["id"],
+            "Name": job["name"],
+            "State": job["state"],
+            "Project": job["project_id"],
+            "CreationTime": _iso(job["created"]),
+            "SubmitTime": _iso(job["submitted"]),
+            "StartTime": _iso(job["started"]),
+            "EndTime": _iso(job["ended"]),
+            "TotalAllocatedTime": None,
+            "Tasks": tasks,
+        }
+        # Built as wire JSON, then checked against the shared model: the two cannot drift.
+        SubmittedJobInfo.model_validate(info)
+        return info
+
+    def file_parts(self, job: dict[str, Any], request: DownloadPartsRequest) -> list[dict[str, Any]]:
+        tasks = {t["id"]: t for t in job["tasks"]}
+        parts = []
+        for offset in request.task_file_offsets:
+            task = tasks.get(offset.submitted_task_info_id)
+            if task is None:
+                raise HEAppEProblem(404, "Validation Problem", f"Task {offset.submitted_task_info_id} is not in job {job['id']}")
+            name = _file_name(task["files"], offset.file_type)
+            path = self.task_dir(job["id"], task["id"]) / name
+            content, new_offset = "", offset.offset
+            if path.is_file():
+                with path.open("rb") as handle:
+                    handle.seek(offset.offset)
+                    chunk = handle.read(_CHUNK)
+                content, new_offset = chunk.decode(errors="replace"), offset.offset + len(chunk)
+            parts.append(
+                {
+                    "Content": content,
+                    "RelativePath": f"{task['id']}/{name}",
+                    "Offset": new_offset,
+                    "FileType": int(offset.file_type),
+                    "SubmittedTaskInfoId": task["id"],
+                }
+            )
+        return parts
+
+    def changed_files(self, job: dict[str, Any]) -> list[dict[str, Any]]:
+        root = self.job_dir(job["id"])
+        return [
+            {"FileName": str(path.relative_to(root)), "LastModifiedDate": _iso(path.stat().st_mtime)}
+            for path in sorted(root.rglob("*"))
+            if path.is_file()
+        ]
+
+    def download(self, job: dict[str, Any], relative: str) -> str:
+        root = self.job_dir(job["id"]).resolve()
+        path = (root / relative.lstrip("/")).resolve()
+        if not path.is_relative_to(root) or not path.is_file():
+            raise HEAppEProblem(404, "Validation Problem", f"File {relative!r} does not exist in job {job['id']}")
+        return base64.b64encode(path.read_bytes()).decode()
+
+
+def _file_name(files: dict[Any, str], file_type: FileType) -> str:
+    # JSON round trips (state files) turn the int keys into strings.
+    return files.get(int(file_type)) or files[str(int(file_type))]
+
+
+def _casefold_keys(data: dict[str, Any]) -> dict[str, Any]:
+    # ASP.NET binds JSON properties case-insensitively (UserName / Username).
+    return {str(key).lower(): value for key, value in data.items()}
+
+
+async def _body(request: Request, model: Any) -> Any:
+    try:
+        raw = json.loads(await request.body() or b"null")
+    except ValueError:
+        raise HEAppEProblem(400, "Invalid Request", "The request body is not JSON") from None
+    if model is None:
+        return raw
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False))
+        raise HEAppEProblem(400, "Invalid Request", problems) from None
+
+
+def heappe_router(state: HEAppEState, location: SandboxLocation, prefix: str) -> APIRouter:
+    """The HEAppE REST API of one location, under `<prefix>/heappe/`."""
+    router = APIRouter(prefix=f"{prefix}/heappe")
+
+    def guard() -> None:
+        if not location.available:
+            raise HEAppEProblem(503, "Service Unavailable", f"HEAppE of {location.name} is down (sandbox)")
+
+    def session_user(code: Any) -> str:
+        code = code.get_secret_value() if hasattr(code, "get_secret_value") else code
+        return state.user(location, code)
+
+    def handler(fn: Any) -> Any:
+        async def wrapped(request: Request) -> JSONResponse:
+            try:
+                guard()
+                return JSONResponse(await fn(request))
+            except HEAppEProblem as problem:
+                return problem.response()
+
+        wrapped.__name__ = fn.__name__
+        return wrapped
+
+    @handler
+    async def authenticate(request: Request) -> Any:
+        return state.authenticate(location, await _body(request, None))
+
+    @handler
+    async def list_clusters(request: Request) -> Any:
+        session_user(request.query_params.get("sessionCode"))
+        return [c.model_dump(mode="json", by_alias=True) for c in state.clusters(location)]
+
+    @handler
+    async def create_job(request: Request) -> Any:
+        body: CreateJobRequest = await _body(request, CreateJobRequest)
+        user = session_user(body.session_code)
+        return state.info(state.create(location, user, body.job_specification))
+
+    @handler
+    async def submit_job(request: Request) -> Any:
+        body: SubmitJobRequest = await _body(request, SubmitJobRequest)
+        job = state.job(location, session_user(body.session_code), body.created_job_info_id)
+        state.submit(job)
+        return state.info(job)
+
+    @handler
+    async def cancel_job(request: Request) -> Any:
+        body: JobRequest = await _body(request, JobRequest)
+        job = state.job(location, session_user(body.session_code), body.submitted_job_info_id)
+        state.cancel(job)
+        return state.info(job)
+
+    @handler
+    async def delete_job(request: Request) -> Any:
+        body: DeleteJobRequest = await _body(request, DeleteJobRequest)
+        job = state.job(location, session_user(body.session_code), body.submitted_job_info_id)
+        state.delete(job)
+        return "Job was deleted"
+
+    def job_from_query(request: Request) -> dict[str, Any]:
+        user = session_user(request.query_params.get("sessionCode"))
+        try:
+            job_id = int(request.query_params.get("submittedJobInfoId", ""))
+        except ValueError:
+            raise HEAppEProblem(400, "Invalid Request", "submittedJobInfoId must be an integer") from None
+        return state.job(location, user, job_id)
+
+    @handler
+    async def current_info(request: Request) -> Any:
+        return state.info(job_from_query(request))
+
+    @handler
+    async def list_jobs(request: Request) -> Any:
+        user = session_user(request.query_params.get("sessionCode"))
+        return [
+            state.info(job) for job in state.jobs.values() if job["user"] == user and job["location"] == location.name
+        ]
+
+    @handler
+    async def file_parts(request: Request) -> Any:
+        body: DownloadPartsRequest = await _body(request, DownloadPartsRequest)
+        job = state.job(location, session_user(body.session_code), body.submitted_job_info_id)
+        return state.file_parts(job, body)
+
+    @handler
+    async def changed_files(request: Request) -> Any:
+        return state.changed_files(job_from_query(request))
+
+    @handler
+    async def download_file(request: Request) -> Any:
+        body: DownloadFileRequest = await _body(request, DownloadFileRequest)
+        job = state.job(location, session_user(body.session_code), body.submitted_job_info_id)
+        return state.download(job, body.relative_file_path)
+
+    routes = [
+        ("POST", "UserAndLimitationManagement/AuthenticateLexisToken", authenticate),
+        ("POST", "UserAndLimitationManagement/AuthenticateUserOpenId", authenticate),
+        ("GET", "ClusterInformation/ListAvailableClusters", list_clusters),
+        ("POST", "JobManagement/CreateJob", create_job),
+        ("PUT", "JobManagement/SubmitJob", submit_job),
+        ("PUT", "JobManagement/CancelJob", cancel_job),
+        ("DELETE", "JobManagement/DeleteJob", delete_job),
+        ("GET", "JobManagement/CurrentInfoForJob", current_info),
+        ("GET", "JobManagement/ListJobsForCurrentUser", list_jobs),
+        ("POST", "FileTransfer/DownloadPartsOfJobFilesFromCluster", file_parts),
+        ("GET", "FileTransfer/ListChangedFilesForJob", changed_files),
+        ("POST", "FileTransfer/DownloadFileFromCluster", download_file),
+    ]
+    for method, path, endpoint in routes:
+        router.add_api_route(f"/{path}", endpoint, methods=[method])
+    return router
