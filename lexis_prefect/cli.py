@@ -113,7 +113,10 @@ def sandbox(
         raise typer.BadParameter(str(exc)) from None
     if log_requests:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    serve(config, host=host, port=port, ready_file=ready_file)
+    try:
+        serve(config, host=host, port=port, ready_file=ready_file)
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C once it has shut down cleanly
+        typer.echo("LEXIS sandbox stopped")
 
 
 def _pair(value: str, option: str) -> tuple[str, str]:
