@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
@@ -48,11 +49,14 @@ def validate(
 
 @app.command()
 def check() -> None:
-    """Self-check: validate the seed's example job in a real Prefect flow run and report the configuration."""
+    """Self-check: in a real Prefect flow run, validate the seed's job and resolve its names on a fresh sandbox."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from lexis_prefect.blocks import resolve_credentials
+    from lexis_prefect.sandbox import SandboxProcess
 
-    result = _self_check_flow()(job1=SEED_JOB)
+    with SandboxProcess() as sandbox:
+        typer.echo(f"LEXIS sandbox started at {sandbox.url}")
+        result = asyncio.run(_self_check_flow()(job1=SEED_JOB, sandbox_url=sandbox.url))
     typer.echo(f"Prefect flow run completed: {result}")
     try:
         credentials = resolve_credentials()
@@ -89,6 +93,9 @@ def sandbox(
     from lexis_prefect.sandbox import FaultConfig, SandboxConfig, serve
 
     defaults = SandboxConfig()
+    unknown = set(unavailable) - {loc.name for loc in defaults.locations}
+    if unknown:
+        raise typer.BadParameter(f"no location {sorted(unknown)}", param_hint="--unavailable")
     try:
         config = SandboxConfig(
             users=dict(_pair(u, "--user") for u in user) or defaults.users,
@@ -134,20 +141,38 @@ def _self_check_flow() -> Any:
     """Built on demand, so `schema` and `validate` do not pay for importing Prefect."""
     from prefect import flow, task
     from prefect.artifacts import create_markdown_artifact
+    from pydantic import SecretStr
+
+    from lexis_prefect import AAIClient, DDIStagingClient, HEAppEClient
 
     @task
-    def summarise(job: SingleHPCJob) -> str:
-        req = job.requirements
+    async def resolve_on_sandbox(job: SingleHPCJob, sandbox_url: str) -> str:
+        """Log in as the demo user and find the job's location, node type, project and template."""
+        async with AAIClient(f"{sandbox_url}/auth/realms/LEXIS_AAI", "lexis-prefect") as aai:
+            token = (await aai.password_grant("demo", SecretStr("demo"))).access_token
+        req, first = job.requirements, job.requirements.tasks[0]
+        async with HEAppEClient(sandbox_url, token) as heappe, DDIStagingClient(f"{sandbox_url}/staging", token) as ddi:
+            systems = await ddi.info()
+            cluster = next(c for c in await heappe.list_available_clusters() if c.name == req.locations[0].location_name)
+        node_type = next(n for n in cluster.node_types if n.name == first.node_type_name)
+        project = next(p for p in node_type.projects if p.name == req.project_shortname)
+        template = next(t for t in project.command_templates if t.name == first.command_template_name)
         return (
-            f"job {req.job_name!r} for project {req.project_shortname!r}: policy {req.policy}, "
-            f"{len(req.locations)} location(s), {len(req.tasks)} task(s), "
-            f"{len(job.data_inputs)} input(s), {len(job.data_outputs)} output(s)"
+            f"on the sandbox, cluster {cluster.name} (id {cluster.id}), node type {node_type.name} (id {node_type.id}), "
+            f"project {project.name} (id {project.id}), template {template.name} (id {template.id}); "
+            f"DDI systems {', '.join(systems)}"
         )
 
-    @flow(name="lexis-prefect-self-check", description="Validates a SingleHPCJob as a Prefect flow parameter.")
-    def self_check(job1: SingleHPCJob) -> str:
-        summary = summarise(job1)
-        create_markdown_artifact(f"# lexis-prefect self-check\n\n{summary}\n", key="lexis-self-check")
+    @flow(name="lexis-prefect-self-check", description="Validates a SingleHPCJob and resolves it on the sandbox.")
+    async def self_check(job1: SingleHPCJob, sandbox_url: str) -> str:
+        req = job1.requirements
+        summary = (
+            f"job {req.job_name!r} for project {req.project_shortname!r}: policy {req.policy}, "
+            f"{len(req.locations)} location(s), {len(req.tasks)} task(s), "
+            f"{len(job1.data_inputs)} input(s), {len(job1.data_outputs)} output(s); "
+            + await resolve_on_sandbox(job1, sandbox_url)
+        )
+        await create_markdown_artifact(f"# lexis-prefect self-check\n\n{summary}\n", key="lexis-self-check")
         return summary
 
     return self_check

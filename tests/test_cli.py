@@ -60,6 +60,7 @@ def test_check_runs_a_real_prefect_flow(prefect_harness, monkeypatch):
     result = runner.invoke(app, ["check"])
     assert result.exit_code == 0, result.output
     assert "Prefect flow run completed: job 'My HPC Job' for project 'myproject'" in result.stdout
+    assert "on the sandbox, cluster Karolina (id 1), node type qcpu_exp (id 101), project myproject" in result.stdout
     assert "LEXIS: not configured" in result.stdout
 
 
