@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import shutil
 import time
 import uuid
@@ -38,6 +39,7 @@ __all__ = ["DDIProblem", "DDIState", "ddi_router", "DEMO_DATASET_ID"]
 
 #: The seed's placeholder dataset, present in every fresh sandbox.
 DEMO_DATASET_ID = "your-dataset-uuid"
+logger = logging.getLogger("lexis_prefect.sandbox")
 DEMO_FILES = {
     "input.txt": "LEXIS sandbox demo input\n",
     "data/sample.csv": "x,y\n1,2\n3,4\n",
@@ -70,6 +72,7 @@ class DDIState:
         self.requests: dict[str, dict[str, Any]] = {}
         self.datasets: dict[str, dict[str, Any]] = {}
         self.dirty = False
+        self._running: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
 
     def dump(self) -> dict[str, Any]:
         return {"requests": self.requests, "datasets": self.datasets}
@@ -168,7 +171,9 @@ class DDIState:
         request_id = str(uuid.uuid4())
         self.requests[request_id] = {"operation": operation, "user": user, "status": QUEUED, "created": time.time()}
         self.dirty = True
-        asyncio.get_running_loop().create_task(self._run(request_id, work))
+        task = asyncio.get_running_loop().create_task(self._run(request_id, work))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
         return request_id
 
     async def _run(self, request_id: str, work: Any) -> None:
@@ -178,9 +183,20 @@ class DDIState:
         self.dirty = True
         await asyncio.sleep(self.config.staging_seconds / 2)
         try:
-            entry.update(await asyncio.to_thread(work))
+            result = await asyncio.to_thread(work)  # file copies: off the event loop
         except (_StageFailed, OSError) as exc:
             entry["status"] = f"{FAILED_PREFIX}{exc}"
+        except Exception as exc:  # a sandbox bug must show as a failed request, not a silent hang
+            logger.exception("staging request %s crashed", request_id)
+            entry["status"] = f"{FAILED_PREFIX}internal sandbox error: {exc!r}"
+        else:
+            # The registry changes here, on the loop, never from the copying thread.
+            if "dataset" in result:
+                dataset = result.pop("dataset")
+                self.datasets[dataset["id"]] = dataset
+            for dataset_id in result.pop("forget", []):
+                self.datasets.pop(dataset_id, None)
+            entry.update(result)
         self.dirty = True
 
     def stage_work(self, request: StageRequest, user: str) -> Any:
@@ -201,16 +217,17 @@ class DDIState:
                 dataset_id = str(uuid.uuid4())
                 target = target / dataset_id
             _copy(source, target)
-            reported = f"{(request.target_path or '').strip('/')}/{dataset_id}".lstrip("/") if dataset_id else request.target_path
-            if dataset_id:
-                self.datasets[dataset_id] = {
-                    "id": dataset_id,
-                    "system": request.target_system,
-                    "path": reported,
-                    "metadata": request.metadata.model_dump(by_alias=True) if request.metadata else {},
-                    "created": time.time(),
-                }
-            return {"status": "Transfer completed", "target_path": reported}
+            if dataset_id is None:
+                return {"status": "Transfer completed", "target_path": request.target_path}
+            reported = f"{(request.target_path or '').strip('/')}/{dataset_id}".lstrip("/")
+            dataset = {
+                "id": dataset_id,
+                "system": request.target_system,
+                "path": reported,
+                "metadata": request.metadata.model_dump(by_alias=True) if request.metadata else {},
+                "created": time.time(),
+            }
+            return {"status": "Transfer completed", "target_path": reported, "dataset": dataset}
 
         return work
 
@@ -223,10 +240,12 @@ class DDIState:
             if not target.exists():
                 raise _StageFailed(f"{request.target_path!r} does not exist")
             shutil.rmtree(target) if target.is_dir() else target.unlink()
-            for dataset_id, entry in list(self.datasets.items()):
-                if entry["system"] == request.target_system and entry["path"].strip("/") == request.target_path.strip("/"):
-                    del self.datasets[dataset_id]
-            return {"status": "Data deleted"}
+            gone = [
+                dataset_id
+                for dataset_id, entry in list(self.datasets.items())
+                if entry["system"] == request.target_system and entry["path"].strip("/") == request.target_path.strip("/")
+            ]
+            return {"status": "Data deleted", "forget": gone}
 
         return work
 
