@@ -15,12 +15,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, HTTPException
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
 from lexis_prefect.sandbox.aai import AAIState, aai_router
 from lexis_prefect.sandbox.config import FaultConfig, SandboxConfig
 from lexis_prefect.sandbox.ddi import DDIProblem, DDIState, ddi_router
+from lexis_prefect.sandbox.errors import service_error
 from lexis_prefect.sandbox.faults import FaultInjector, FaultPlan, RequestLog
 from lexis_prefect.sandbox.heappe import HEAppEState, heappe_router
 
@@ -73,8 +76,11 @@ class Sandbox:
 
     async def monitor(self) -> None:
         while True:
-            self.heappe.tick()
-            self.save_if_changed()
+            try:
+                self.heappe.tick()
+                self.save_if_changed()
+            except Exception:  # keep emulating: a bug in one tick must not freeze every job
+                logger.exception("sandbox monitor tick failed")
             await asyncio.sleep(_TICK_SECONDS)
 
     def close(self) -> None:
@@ -208,6 +214,14 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
 
     app = FastAPI(title="LEXIS sandbox", lifespan=lifespan, docs_url="/_sandbox/docs", openapi_url="/_sandbox/openapi.json")
     app.state.sandbox = sandbox
+
+    @app.exception_handler(StarletteHTTPException)
+    async def routing_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # 404/405 from routing itself, shaped like the emulated service would shape them.
+        if request.url.path.startswith("/_sandbox"):
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+        return JSONResponse(service_error(exc.status_code, request.url.path, str(exc.detail)), exc.status_code)
+
     app.include_router(control_router(sandbox))
     app.include_router(aai_router(sandbox.aai))
     app.include_router(ddi_router(sandbox.ddi))

@@ -152,6 +152,10 @@ class DDIState:
     # -- requests ---------------------------------------------------------------------------
 
     def validate(self, body: Any) -> StageRequest:
+        # [V] the real API requires both flags; the shared model defaults them for callers' sake.
+        missing = [flag for flag in ("encryption", "compression") if not isinstance(body, dict) or flag not in body]
+        if missing:
+            raise DDIProblem(400, f"Malformed request. Missing {' and '.join(missing)}")
         try:
             request = StageRequest.model_validate(body)
         except ValidationError as exc:
@@ -234,16 +238,19 @@ class DDIState:
     def delete_work(self, request: DeleteRequest) -> Any:
         if self.system_types().get(request.target_system) not in ("iRODS", "NFS"):
             raise DDIProblem(400, f"Malformed request. Unknown target_system {request.target_system!r}")
+        doomed = "/".join(part for part in request.target_path.split("/") if part not in ("", "."))
+        if not doomed:
+            raise DDIProblem(400, f"Malformed request. Refusing to delete the root of {request.target_system}")
 
         def work() -> dict[str, Any]:
             target = self._resolve(request.target_system, request.target_path)
             if not target.exists():
                 raise _StageFailed(f"{request.target_path!r} does not exist")
             shutil.rmtree(target) if target.is_dir() else target.unlink()
-            gone = [
+            gone = [  # the deleted path and everything below it
                 dataset_id
                 for dataset_id, entry in list(self.datasets.items())
-                if entry["system"] == request.target_system and entry["path"].strip("/") == request.target_path.strip("/")
+                if entry["system"] == request.target_system and f"{entry['path'].strip('/')}/".startswith(f"{doomed}/")
             ]
             return {"status": "Data deleted", "forget": gone}
 

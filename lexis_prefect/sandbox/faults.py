@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 from lexis_prefect.sandbox.config import FaultConfig
+from lexis_prefect.sandbox.errors import service_error
 
 __all__ = ["FaultInjector", "FaultPlan", "RequestLog"]
 
@@ -98,17 +99,9 @@ async def _cut(send: Any) -> None:
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-def _error_body(status: int, path: str) -> dict[str, Any]:
-    """The injected error in the words of the service the path belongs to."""
-    if path.startswith("/staging"):
-        return {"status": str(status), "errorString": "Service temporarily unavailable (injected by the sandbox)"}
-    if path.startswith("/auth"):
-        return {"error": "temporarily_unavailable", "error_description": "injected by the sandbox"}
-    return {"title": "Service Unavailable", "detail": "injected by the sandbox", "status": status}
-
-
 async def _answer(send: Any, status: int, path: str, retry_after: int | None = None) -> None:
-    body = json.dumps(_error_body(status, path)).encode()
+    message = "Service Unavailable (injected by the sandbox)" if status != 429 else "Too Many Requests (injected by the sandbox)"
+    body = json.dumps(service_error(status, path, message)).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if retry_after is not None:
         headers.append((b"retry-after", str(retry_after).encode()))

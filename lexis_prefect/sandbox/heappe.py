@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import shlex
 import shutil
@@ -47,6 +48,7 @@ from lexis_prefect.sandbox.config import SandboxConfig, SandboxLocation
 
 __all__ = ["HEAppEProblem", "HEAppEState", "heappe_router"]
 
+logger = logging.getLogger("lexis_prefect.sandbox")
 _ACTIVE = (JobState.Submitted, JobState.Queued, JobState.Running)
 _CHUNK = 1 << 20  # at most 1 MiB of a file per tail call; the offset says where to go on
 
@@ -235,6 +237,14 @@ class HEAppEState:
             raise HEAppEProblem(404, "Validation Problem", f"MaxCores {task.max_cores} exceeds node type {node_type.name}")
         if task.walltime_limit > node_type.max_walltime:
             raise HEAppEProblem(404, "Validation Problem", f"WalltimeLimit {task.walltime_limit} exceeds {node_type.max_walltime}")
+        files = {
+            FileType.StandardOutputFile: task.standard_output_file,
+            FileType.StandardErrorFile: task.standard_error_file,
+            FileType.ProgressFile: task.progress_file,
+            FileType.LogFile: task.log_file,
+        }
+        for file_type, name in files.items():
+            _check_task_file(file_type, name)
         return {
             "id": self._new_id(),
             "name": task.name,
@@ -243,12 +253,7 @@ class HEAppEState:
             "values": values,
             "walltime": task.walltime_limit,
             "node_type_id": task.cluster_node_type_id,
-            "files": {
-                int(FileType.StandardOutputFile): task.standard_output_file,
-                int(FileType.StandardErrorFile): task.standard_error_file,
-                int(FileType.ProgressFile): task.progress_file,
-                int(FileType.LogFile): task.log_file,
-            },
+            "files": {int(file_type): name for file_type, name in files.items()},
             "pid": None,
             "started": None,
             "ended": None,
@@ -378,7 +383,11 @@ class HEAppEState:
                 job["started"] = now
                 self.dirty = True
             if job["state"] == JobState.Running:
-                self._advance(job, now)
+                try:
+                    self._advance(job, now)
+                except (OSError, ValueError) as exc:  # one bad job must not stop the others
+                    logger.exception("sandbox job %s could not advance", job["id"])
+                    self._stop(job, JobState.Failed, f"the sandbox could not run the task: {exc}")
 
     def _advance(self, job: dict[str, Any], now: float) -> None:
         for task in job["tasks"]:
@@ -473,7 +482,7 @@ class HEAppEState:
             name = _file_name(task["files"], offset.file_type)
             path = self.task_dir(job["id"], task["id"]) / name
             content, new_offset = "", offset.offset
-            if path.is_file():
+            if path.is_file() and offset.offset < path.stat().st_size:
                 with path.open("rb") as handle:
                     handle.seek(offset.offset)
                     chunk = handle.read(_CHUNK)
@@ -499,10 +508,20 @@ class HEAppEState:
 
     def download(self, job: dict[str, Any], relative: str) -> str:
         root = self.job_dir(job["id"]).resolve()
-        path = (root / relative.lstrip("/")).resolve()
+        try:
+            path = (root / relative.lstrip("/")).resolve()
+        except ValueError:  # e.g. a NUL byte
+            path = root
         if not path.is_relative_to(root) or not path.is_file():
             raise HEAppEProblem(404, "Validation Problem", f"File {relative!r} does not exist in job {job['id']}")
         return base64.b64encode(path.read_bytes()).decode()
+
+
+def _check_task_file(file_type: FileType, name: str) -> None:
+    """A task's stdout/stderr/progress/log file must be a plain path inside its directory."""
+    parts = name.replace("\\", "/").split("/")
+    if not name or "\x00" in name or name.startswith("/") or ".." in parts:
+        raise HEAppEProblem(404, "Validation Problem", f"{file_type.name} {name!r} must be a relative path inside the task directory")
 
 
 def _file_name(files: dict[Any, str], file_type: FileType) -> str:
