@@ -586,24 +586,26 @@ def heappe_router(state: HEAppEState, location: SandboxLocation, prefix: str) ->
         user = session_user(body.session_code)
         return state.info(state.create(location, user, body.job_specification))
 
+    async def job_from_body(request: Request, model: Any) -> tuple[Any, dict[str, Any]]:
+        body = await _body(request, model)
+        job_id = body.created_job_info_id if isinstance(body, SubmitJobRequest) else body.submitted_job_info_id
+        return body, state.job(location, session_user(body.session_code), job_id)
+
     @handler
     async def submit_job(request: Request) -> Any:
-        body: SubmitJobRequest = await _body(request, SubmitJobRequest)
-        job = state.job(location, session_user(body.session_code), body.created_job_info_id)
+        _, job = await job_from_body(request, SubmitJobRequest)
         state.submit(job)
         return state.info(job)
 
     @handler
     async def cancel_job(request: Request) -> Any:
-        body: JobRequest = await _body(request, JobRequest)
-        job = state.job(location, session_user(body.session_code), body.submitted_job_info_id)
+        _, job = await job_from_body(request, JobRequest)
         state.cancel(job)
         return state.info(job)
 
     @handler
     async def delete_job(request: Request) -> Any:
-        body: DeleteJobRequest = await _body(request, DeleteJobRequest)
-        job = state.job(location, session_user(body.session_code), body.submitted_job_info_id)
+        _, job = await job_from_body(request, DeleteJobRequest)
         state.delete(job)
         return "Job was deleted"
 
@@ -628,8 +630,7 @@ def heappe_router(state: HEAppEState, location: SandboxLocation, prefix: str) ->
 
     @handler
     async def file_parts(request: Request) -> Any:
-        body: DownloadPartsRequest = await _body(request, DownloadPartsRequest)
-        job = state.job(location, session_user(body.session_code), body.submitted_job_info_id)
+        body, job = await job_from_body(request, DownloadPartsRequest)
         return state.file_parts(job, body)
 
     @handler
@@ -638,8 +639,7 @@ def heappe_router(state: HEAppEState, location: SandboxLocation, prefix: str) ->
 
     @handler
     async def download_file(request: Request) -> Any:
-        body: DownloadFileRequest = await _body(request, DownloadFileRequest)
-        job = state.job(location, session_user(body.session_code), body.submitted_job_info_id)
+        body, job = await job_from_body(request, DownloadFileRequest)
         return state.download(job, body.relative_file_path)
 
     routes = [
