@@ -15,6 +15,7 @@ Where the configuration comes from, first match wins:
 | `LEXIS_STAGING_URL` | DDI staging API base, e.g. `https://<host>/staging` |
 | `LEXIS_HEAPPE_URLS` | JSON object: location name -> HEAppE base URL |
 | `LEXIS_HEAPPE_URL` | HEAppE base URL for locations not in `LEXIS_HEAPPE_URLS` |
+| `LEXIS_HPC_STAGING_SYSTEMS` | JSON object: location name -> DDI staging system of its cluster |
 """
 
 from __future__ import annotations
@@ -69,6 +70,10 @@ class LexisEndpoints(Block):
     default_heappe_url: str | None = Field(
         default=None, description="HEAppE base URL for locations not listed in heappe_urls."
     )
+    hpc_staging_systems: dict[str, str] = Field(
+        default_factory=dict,
+        description="DDI staging system name of each location's cluster scratch, e.g. {'Karolina': 'karolina_scratch'}.",
+    )
     timeout_seconds: float = Field(default=30.0, gt=0, description="Timeout of every HTTP call.")
 
     @field_validator("aai_url", "staging_url", "default_heappe_url")
@@ -92,6 +97,16 @@ class LexisEndpoints(Block):
             )
         return url
 
+    def hpc_staging_system(self, location_name: str) -> str:
+        """The staging system that reaches `location_name`'s job directories."""
+        try:
+            return self.hpc_staging_systems[location_name]
+        except KeyError:
+            raise ConfigurationError(
+                f"no DDI staging system for location {location_name!r}; "
+                "add it to hpc_staging_systems / LEXIS_HPC_STAGING_SYSTEMS"
+            ) from None
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> LexisEndpoints:
         """Endpoints from the `LEXIS_*` environment variables (see the module docstring)."""
@@ -103,20 +118,25 @@ class LexisEndpoints(Block):
                 "or save a LexisCredentials block and name it in LEXIS_CREDENTIALS_BLOCK"
             )
         try:
-            heappe_urls = json.loads(env.get("LEXIS_HEAPPE_URLS") or "{}")
-        except ValueError as exc:
-            raise ConfigurationError(f"LEXIS_HEAPPE_URLS is not a JSON object: {exc}") from None
-        if not isinstance(heappe_urls, dict):
-            raise ConfigurationError("LEXIS_HEAPPE_URLS must be a JSON object of location name -> URL")
-        try:
             return cls(
                 aai_url=env["LEXIS_AAI_URL"],
                 staging_url=env["LEXIS_STAGING_URL"],
-                heappe_urls=heappe_urls,
+                heappe_urls=_json_object(env, "LEXIS_HEAPPE_URLS"),
                 default_heappe_url=env.get("LEXIS_HEAPPE_URL") or None,
+                hpc_staging_systems=_json_object(env, "LEXIS_HPC_STAGING_SYSTEMS"),
             )
         except ValueError as exc:
             raise ConfigurationError(f"invalid LEXIS endpoint in the environment: {exc}") from None
+
+
+def _json_object(env: Mapping[str, str], name: str) -> dict[str, str]:
+    try:
+        value = json.loads(env.get(name) or "{}")
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} is not a JSON object: {exc}") from None
+    if not isinstance(value, dict):
+        raise ConfigurationError(f"{name} must be a JSON object of location name -> value")
+    return value
 
 
 class LexisCredentials(CredentialsBlock):

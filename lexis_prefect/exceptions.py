@@ -8,7 +8,11 @@ LexisError                      base of everything below
 │   ├── AuthenticationError     401/403, or a refused OIDC grant (invalid_grant/invalid_client)
 │   └── NotFoundError           404 (HEAppE also answers 404 to input it rejects)
 ├── StagingFailedError          a DDI staging request ended in `Task Failed, reason: ...`
-└── StagingTimeoutError         a staging request was still unfinished when the wait gave up
+├── StagingTimeoutError         a staging request was still unfinished when the wait gave up
+├── NoLocationError             no location of the job could take it (each reason listed)
+└── HpcJobError                 the HPC job did not finish well; `.job_id`, `.state`, `.stderr_tail`
+    ├── HpcJobFailedError       it ended Failed (non-zero exit, walltime)
+    └── HpcJobCancelledError    it ended Canceled (or was deleted)
 
 JobValidationError              a SingleHPCJob that does not validate; a
                                 pydantic ValidationError whose lines read
@@ -29,10 +33,14 @@ from pydantic import ValidationError
 __all__ = [
     "AuthenticationError",
     "ConfigurationError",
+    "HpcJobCancelledError",
+    "HpcJobError",
+    "HpcJobFailedError",
     "JobValidationError",
     "LexisAPIError",
     "LexisError",
     "LexisTransportError",
+    "NoLocationError",
     "NotFoundError",
     "StagingFailedError",
     "StagingTimeoutError",
@@ -123,6 +131,37 @@ class StagingTimeoutError(LexisError, TimeoutError):
         )
         self.request_id = request_id
         self.last_status = last_status
+
+
+class NoLocationError(LexisError):
+    """None of the job's locations could take it; `reasons` maps each tried location to why."""
+
+    def __init__(self, policy: str, reasons: dict[str, str]) -> None:
+        tried = "; ".join(f"{location}: {reason}" for location, reason in reasons.items())
+        super().__init__(f"no location could take the job (policy {policy}): {tried}")
+        self.policy = policy
+        self.reasons = reasons
+
+
+class HpcJobError(LexisError):
+    """The HPC job ended in a state other than Finished."""
+
+    def __init__(self, job_id: int, location: str, state: str, reason: str | None, stderr_tail: str) -> None:
+        detail = f": {reason}" if reason else ""
+        tail = f"\n--- end of stderr ---\n{stderr_tail}" if stderr_tail else " (stderr was empty)"
+        super().__init__(f"HPC job {job_id} at {location} ended {state}{detail}{tail}")
+        self.job_id = job_id
+        self.location = location
+        self.state = state
+        self.stderr_tail = stderr_tail
+
+
+class HpcJobFailedError(HpcJobError):
+    """The job ended Failed: its command exited non-zero, or it ran out of walltime."""
+
+
+class HpcJobCancelledError(HpcJobError):
+    """The job ended Canceled or Deleted before it finished."""
 
 
 class JobValidationError(ValidationError):

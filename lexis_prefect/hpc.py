@@ -1,0 +1,555 @@
+"""The HPC job step: `build_hpc_job_step`, a Prefect subflow of thin tasks over the LEXIS clients.
+
+validate -> choose_location -> authenticate -> create_job -> stage_input (parallel)
+-> submit_job -> wait_for_job -> stage_output (parallel) -> HpcJobResult
+
+Re-attaching instead of resubmitting: the HEAppE job gets a name derived from
+the flow run and the step (`<job_name> [<digest>]`), and `create_job` first looks
+for a job of that name. A retried or restarted run, or a create whose answer
+was lost, finds its job again; submit is skipped when the job is past
+Configuring, and a stage-out already done is served from Prefect's result
+cache. A job that Failed stays failed for that run: start a new run to retry.
+
+Failed or cancelled jobs: the subflow fails with the tail of stderr, outputs
+are NOT staged out (partial results must not pass for results), and the job's
+directory is left in HEAppE for inspection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from prefect import flow, task
+from prefect.artifacts import acreate_markdown_artifact, acreate_progress_artifact, aupdate_progress_artifact
+from prefect.logging import get_run_logger
+from prefect.variables import Variable
+from pydantic import BaseModel, ConfigDict, Field
+
+from lexis_prefect.blocks import LexisCredentials, resolve_credentials
+from lexis_prefect.config import PollPolicy
+from lexis_prefect.exceptions import (
+    AuthenticationError,
+    HpcJobCancelledError,
+    HpcJobFailedError,
+    LexisAPIError,
+    LexisTransportError,
+    NoLocationError,
+)
+from lexis_prefect.heappe import HEAppEClient
+from lexis_prefect.keeper import keeper
+from lexis_prefect.models.ddi import DatasetMetadata, StageRequest, dataset_path, zone_path
+from lexis_prefect.models.heappe import (
+    ClusterInfo,
+    CommandTemplateParameterValue,
+    FileType,
+    JobSpecification,
+    JobState,
+    SubmittedJobInfo,
+    TaskFileOffset,
+    TaskSpecification,
+)
+from lexis_prefect.models.job import DataInput, DataOutput, SingleHPCJob, job_relative
+
+__all__ = ["HpcJobRef", "HpcJobResult", "build_hpc_job_step", "cancel_hpc_jobs", "cancel_recorded_jobs"]
+
+logger = logging.getLogger("lexis_prefect.hpc")
+
+#: Staging takes seconds to hours: poll soon, then less and less often.
+STAGING_POLL = PollPolicy(interval_seconds=0.25, max_interval_seconds=30, backoff_factor=1.5)
+#: Lines of one stream logged in one record at most: a chatty job cannot flood the server.
+MAX_LINES_PER_RECORD = 200
+MAX_CHARS_PER_RECORD = 16_000
+STDERR_TAIL_CHARS = 2_000
+
+
+class HpcJobRef(BaseModel):
+    """Where a created HEAppE job is: enough to find it again, and nothing secret."""
+
+    model_config = ConfigDict(frozen=True)
+
+    location: str
+    heappe_url: str
+    job_id: int
+    task_ids: list[int]
+    name: str
+
+
+class HpcJobResult(BaseModel):
+    """What `build_hpc_job_step` returns."""
+
+    group_id: str
+    location: str
+    job_id: int
+    job_name: str
+    state: str = Field(description="HEAppE job state name, e.g. 'Finished'.")
+    output_datasets: list[str] = Field(description="DDI paths of the new output datasets (<zone>/<dataset id>).")
+    output_dataset_ids: list[str]
+    timings_seconds: dict[str, float] = Field(description="stage_in, queued, running, stage_out, total.")
+
+
+def _heappe(credentials: LexisCredentials, location: str, keeper_id: str) -> HEAppEClient:
+    return credentials.get_client("heappe", access_token=keeper(keeper_id).access_token, location=location)
+
+
+def _ddi(credentials: LexisCredentials, keeper_id: str):
+    return credentials.get_client("ddi", access_token=keeper(keeper_id).access_token)
+
+
+def run_job_name(job_name: str, keeper_id: str, group_id: str) -> str:
+    """The HEAppE job name of this step of this run: stable across retries and restarts."""
+    digest = hashlib.sha1(f"{keeper_id}/{group_id}".encode()).hexdigest()[:10]
+    return f"{job_name[:36]} [{digest}]"
+
+
+# -- tasks -------------------------------------------------------------------------------------
+
+
+@task(name="validate", task_run_name="{group_id}.validate")
+def validate(job: SingleHPCJob | dict[str, Any], group_id: str) -> SingleHPCJob:
+    """Fail before any HTTP call if the job does not validate, naming each bad field."""
+    return job if isinstance(job, SingleHPCJob) else SingleHPCJob.model_validate(job)
+
+
+@task(name="choose_location", task_run_name="{group_id}.choose_location")
+def choose_location(job: SingleHPCJob, group_id: str, credentials_block: str | None = None) -> list[str]:
+    """The locations to try, in order: the first only (`preferred`) or all of them (`failover`)."""
+    endpoints = resolve_credentials(credentials_block).endpoints
+    names = [loc.location_name for loc in job.requirements.locations]
+    candidates = names[:1] if job.requirements.policy == "preferred" else names
+    for name in candidates:
+        endpoints.heappe_url(name)  # unknown locations fail here, with the configuration to fix
+    get_run_logger().info("policy %s: trying %s", job.requirements.policy, ", ".join(candidates))
+    return candidates
+
+
+@task(name="authenticate", task_run_name="{group_id}.authenticate[{location}]")
+async def authenticate(location: str, keeper_id: str, group_id: str, credentials_block: str | None = None) -> None:
+    """Open a HEAppE session at the location with the run's LEXIS token."""
+    async with _heappe(resolve_credentials(credentials_block), location, keeper_id) as heappe:
+        await heappe.authenticate()
+    get_run_logger().info("authenticated to HEAppE at %s", location)
+
+
+def _specification(job: SingleHPCJob, location: str, clusters: list[ClusterInfo], name: str) -> JobSpecification:
+    """Resolve the job's names (cluster, node type, project, template) to this HEAppE's ids."""
+    req = job.requirements
+    cluster = next((c for c in clusters if c.name.lower() == location.lower()), clusters[0] if len(clusters) == 1 else None)
+    if cluster is None:
+        raise _Rejected(f"no cluster named {location!r} (has {', '.join(c.name for c in clusters)})")
+    tasks = []
+    for index, wanted in enumerate(req.tasks):
+        node_type = next((n for n in cluster.node_types if n.name == wanted.node_type_name), None)
+        if node_type is None:
+            raise _Rejected(f"tasks[{index}]: no node type {wanted.node_type_name!r} on {cluster.name}")
+        project = next((p for p in node_type.projects if req.project_shortname in (p.name, p.accounting_string)), None)
+        if project is None:
+            raise _Rejected(f"project {req.project_shortname!r} may not use {wanted.node_type_name!r} on {cluster.name}")
+        template = next((t for t in project.command_templates if t.name == wanted.command_template_name), None)
+        if template is None:
+            raise _Rejected(f"tasks[{index}]: no command template {wanted.command_template_name!r} for {project.name}")
+        known = {p.identifier for p in template.template_parameters}
+        unknown = sorted(set(wanted.template_parameter_values) - known)
+        if unknown:
+            raise _Rejected(f"tasks[{index}]: {template.name} has no parameter {', '.join(unknown)} (has {sorted(known)})")
+        tasks.append(
+            TaskSpecification(
+                name=f"task{index + 1}",
+                max_cores=wanted.max_cores,
+                walltime_limit=wanted.walltime_limit,
+                cluster_node_type_id=node_type.id,
+                command_template_id=template.id,
+                template_parameter_values=[
+                    CommandTemplateParameterValue(command_parameter_identifier=k, parameter_value=_text(v))
+                    for k, v in wanted.template_parameter_values.items()
+                ],
+            )
+        )
+    return JobSpecification(
+        name=name,
+        project_id=project.id,
+        cluster_id=cluster.id,
+        file_transfer_method_id=(cluster.file_transfer_method_ids or [cluster.id])[0],
+        tasks=tasks,
+    )
+
+
+def _text(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+class _Rejected(Exception):
+    """The location cannot run this job as specified (failover moves on)."""
+
+
+@task(name="create_job", task_run_name="{group_id}.create_job[{location}]")
+async def create_job(
+    job: SingleHPCJob, location: str, keeper_id: str, group_id: str, credentials_block: str | None = None
+) -> HpcJobRef:
+    """Create the HEAppE job, or find the one this run already created (re-attach)."""
+    log = get_run_logger()
+    credentials = resolve_credentials(credentials_block)
+    name = run_job_name(job.requirements.job_name, keeper_id, group_id)
+    async with _heappe(credentials, location, keeper_id) as heappe:
+        existing = [j for j in await heappe.list_jobs() if j.name == name and j.state is not JobState.Deleted]
+        if existing:
+            info = existing[0]
+            log.info("re-attached to HEAppE job %s (%s), created by an earlier attempt", info.id, info.state.name)
+        else:
+            spec = _specification(job, location, await heappe.list_available_clusters(), name)
+            try:
+                info = await heappe.create_job(spec)
+            except (LexisTransportError, LexisAPIError) as exc:
+                if isinstance(exc, LexisAPIError) and exc.status < 500:
+                    raise
+                # The answer is lost, not necessarily the job: look once more before giving up.
+                info = next((j for j in await heappe.list_jobs() if j.name == name), None)
+                if info is None:
+                    raise
+            log.info("created HEAppE job %s %r at %s", info.id, name, location)
+    ref = HpcJobRef(
+        location=location,
+        heappe_url=credentials.endpoints.heappe_url(location),
+        job_id=info.id,
+        task_ids=[t.id for t in info.tasks],
+        name=name,
+    )
+    await _record(keeper_id, ref)
+    return ref
+
+
+def _jobs_variable(keeper_id: str) -> str:
+    return f"lexis-jobs-{keeper_id}"
+
+
+async def _record(keeper_id: str, ref: HpcJobRef) -> None:
+    """Keep the job where a cancellation or crash hook (maybe in another process) can find it."""
+    recorded = await Variable.aget(_jobs_variable(keeper_id), default=[])
+    entry = ref.model_dump(mode="json")
+    if entry not in recorded:
+        await Variable.aset(_jobs_variable(keeper_id), [*recorded, entry], overwrite=True)
+
+
+@task(name="stage_input", task_run_name="{group_id}.stage_input[{index}]")
+async def stage_input(
+    job: SingleHPCJob, ref: HpcJobRef, index: int, keeper_id: str, group_id: str, credentials_block: str | None = None
+) -> str:
+    """Copy one input dataset from DDI into the job's directory; returns where it landed."""
+    data: DataInput = job.data_inputs[index]
+    credentials = resolve_credentials(credentials_block)
+    request = StageRequest(
+        source_system=data.source.resource,
+        source_path=dataset_path(data.source.info.dataset_id, job.requirements.project_shortname, data.source.info.path),
+        target_system=credentials.endpoints.hpc_staging_system(ref.location),
+        target_path=_job_path(data.target_path),
+        heappe_url=ref.heappe_url,
+        job_id=ref.job_id,
+        task_id=ref.task_ids[0],
+    )
+    async with _ddi(credentials, keeper_id) as ddi:
+        status = await ddi.wait(await ddi.stage(request), poll=STAGING_POLL)
+    get_run_logger().info("staged dataset %s into the job directory at %r", data.source.info.dataset_id, data.target_path)
+    return status.target_path or data.target_path
+
+
+def _job_path(path: str) -> str | None:
+    relative = job_relative(path)
+    return None if relative == "." else relative
+
+
+@task(name="submit_job", task_run_name="{group_id}.submit_job")
+async def submit_job(ref: HpcJobRef, keeper_id: str, group_id: str, credentials_block: str | None = None) -> None:
+    """Submit the job, unless an earlier attempt already did."""
+    async with _heappe(resolve_credentials(credentials_block), ref.location, keeper_id) as heappe:
+        info = await heappe.job_info(ref.job_id)
+        if info.state is not JobState.Configuring:
+            get_run_logger().info("HEAppE job %s is already %s: not submitting again", ref.job_id, info.state.name)
+            return
+        try:
+            info = await heappe.submit_job(ref.job_id)
+        except (LexisTransportError, LexisAPIError) as exc:
+            if isinstance(exc, LexisAPIError) and exc.status < 500:
+                raise
+            info = await heappe.job_info(ref.job_id)  # the answer was lost; did the submit happen?
+            if info.state is JobState.Configuring:
+                raise
+    get_run_logger().info("submitted HEAppE job %s", ref.job_id)
+
+
+class _Tail:
+    """Follows every task's stdout and stderr by offset, and the progress file."""
+
+    def __init__(self, ref: HpcJobRef) -> None:
+        self.offsets = {
+            (task_id, file_type): 0
+            for task_id in ref.task_ids
+            for file_type in (FileType.StandardOutputFile, FileType.StandardErrorFile, FileType.ProgressFile)
+        }
+        self.stderr = ""
+        self.progress: float | None = None
+
+    async def read(self, heappe: HEAppEClient, job_id: int) -> dict[str, str]:
+        """New text per stream since the last read, e.g. {'stdout (task 2)': '...'}."""
+        request = [TaskFileOffset(submitted_task_info_id=t, file_type=f, offset=o) for (t, f), o in self.offsets.items()]
+        fresh: dict[str, str] = {}
+        for part in await heappe.download_file_parts(job_id, request):
+            self.offsets[(part.submitted_task_info_id, part.file_type)] = part.offset
+            if not part.content:
+                continue
+            if part.file_type is FileType.ProgressFile:
+                numbers = re.findall(r"\d+(?:\.\d+)?", part.content)
+                self.progress = min(100.0, float(numbers[-1])) if numbers else self.progress
+                continue
+            if part.file_type is FileType.StandardErrorFile:
+                self.stderr = (self.stderr + part.content)[-STDERR_TAIL_CHARS:]
+            stream = "stdout" if part.file_type is FileType.StandardOutputFile else "stderr"
+            fresh[f"{stream} (task {part.submitted_task_info_id})"] = part.content
+        return fresh
+
+
+def _log_output(log: Any, stream: str, text: str) -> None:
+    """One log record per stream per poll, capped in lines and characters."""
+    lines = text.rstrip("\n").splitlines()
+    shown, hidden = lines[:MAX_LINES_PER_RECORD], len(lines) - MAX_LINES_PER_RECORD
+    body = "\n".join(shown)[:MAX_CHARS_PER_RECORD]
+    more = f"\n... {hidden} more line(s) not shown (the whole file stays in the job directory)" if hidden > 0 else ""
+    (log.warning if stream.startswith("stderr") else log.info)("%s:\n%s%s", stream, body, more)
+
+
+@task(name="wait_for_job", task_run_name="{group_id}.wait_for_job")
+async def wait_for_job(
+    ref: HpcJobRef,
+    keeper_id: str,
+    group_id: str,
+    credentials_block: str | None = None,
+    poll: PollPolicy | None = None,
+) -> dict[str, Any]:
+    """Follow the job to its end: state changes and output in the logs, progress as an artifact.
+
+    If this wait is cancelled (the flow run is cancelled), the HEAppE job is cancelled too.
+    """
+    log = get_run_logger()
+    poll = poll or PollPolicy(interval_seconds=1, max_interval_seconds=30)
+    tail = _Tail(ref)
+    progress_id = await acreate_progress_artifact(
+        0.0, key=_artifact_key(group_id, "progress"), description=f"HEAppE job {ref.job_id} at {ref.location}"
+    )
+    shown_progress, last_state, running_since = 0.0, None, None
+    async with _heappe(resolve_credentials(credentials_block), ref.location, keeper_id) as heappe:
+        try:
+            for interval in poll.intervals():
+                info = await heappe.job_info(ref.job_id)
+                if info.state is not last_state:
+                    log.info("HEAppE job %s: %s", ref.job_id, info.state.name)
+                    last_state = info.state
+                    if info.state is JobState.Running and running_since is None:
+                        running_since = time.monotonic()
+                for stream, text in (await tail.read(heappe, ref.job_id)).items():
+                    _log_output(log, stream, text)
+                if tail.progress is not None and tail.progress != shown_progress:
+                    shown_progress = tail.progress
+                    await aupdate_progress_artifact(progress_id, shown_progress)
+                if info.is_terminal:
+                    break
+                await asyncio.sleep(interval)
+        except BaseException:
+            await asyncio.shield(_cancel_quietly(heappe, ref))
+            raise
+    if info.state is JobState.Finished:
+        await aupdate_progress_artifact(progress_id, 100.0)
+    return {
+        "state": info.state.name,
+        "reason": next((t.error_message for t in info.tasks if t.error_message), None),
+        "stderr_tail": tail.stderr,
+        "running_seconds": 0.0 if running_since is None else round(time.monotonic() - running_since, 3),
+    }
+
+
+async def _cancel_quietly(heappe: HEAppEClient, ref: HpcJobRef) -> None:
+    try:
+        info = await heappe.job_info(ref.job_id)
+        if not info.is_terminal:
+            await heappe.cancel_job(ref.job_id)
+            logger.warning("cancelled HEAppE job %s at %s", ref.job_id, ref.location)
+    except Exception as exc:  # best effort: the hooks try again from the recorded job
+        logger.error("could not cancel HEAppE job %s: %s", ref.job_id, exc)
+
+
+@task(
+    name="stage_output",
+    task_run_name="{group_id}.stage_output[{index}]",
+    # A stage-out creates a dataset: a retried run must reuse the one it made, not make another.
+    cache_key_fn=lambda context, parameters: f"lexis-stage-out-{parameters['ref'].heappe_url}-{parameters['ref'].job_id}-{parameters['index']}",
+    persist_result=True,
+)
+async def stage_output(
+    job: SingleHPCJob, ref: HpcJobRef, index: int, keeper_id: str, group_id: str, credentials_block: str | None = None
+) -> str:
+    """Copy one result path of the job's directory into a new DDI dataset; returns the dataset's path."""
+    data: DataOutput = job.data_outputs[index]
+    credentials = resolve_credentials(credentials_block)
+    info = data.target.info
+    username = keeper(keeper_id).username
+    if job_relative(info.path) != ".":
+        get_run_logger().warning("data_outputs[%d].target.info.path %r: datasets are created at their root", index, info.path)
+    request = StageRequest(
+        source_system=credentials.endpoints.hpc_staging_system(ref.location),
+        source_path=_job_path(data.source_path) or "",
+        target_system=data.target.resource,
+        target_path=zone_path(info.access, job.requirements.project_shortname, username),
+        metadata=DatasetMetadata(
+            title=info.title,
+            resource_type=info.dataset_type,
+            publication_year=str(datetime.now(timezone.utc).year),
+            creator=[username] if username else [],
+        ),
+        heappe_url=ref.heappe_url,
+        job_id=ref.job_id,
+        task_id=ref.task_ids[0],
+    )
+    async with _ddi(credentials, keeper_id) as ddi:
+        status = await ddi.wait(await ddi.stage(request), poll=STAGING_POLL)
+    get_run_logger().info("staged %r out to DDI dataset %s", data.source_path, status.target_path)
+    return status.target_path or ""
+
+
+def _artifact_key(group_id: str, what: str) -> str:
+    """Artifact keys allow lowercase letters, digits and dashes only."""
+    return re.sub(r"[^a-z0-9-]+", "-", f"{group_id}-{what}".lower()).strip("-")
+
+
+# -- the subflow -------------------------------------------------------------------------------
+
+
+async def _place(
+    job: SingleHPCJob, keeper_id: str, group_id: str, credentials_block: str | None
+) -> HpcJobRef:
+    """Authenticate and create the job at the first location that takes it (per the policy)."""
+    reasons: dict[str, str] = {}
+    for location in choose_location(job, group_id, credentials_block):
+        try:
+            await authenticate(location, keeper_id, group_id, credentials_block)
+            return await create_job(job, location, keeper_id, group_id, credentials_block)
+        except AuthenticationError:
+            raise  # the user's token is refused: another location will not change that
+        except (LexisTransportError, LexisAPIError, _Rejected) as exc:
+            reasons[location] = str(exc)
+            get_run_logger().warning("location %s cannot take the job: %s", location, exc)
+    raise NoLocationError(job.requirements.policy, reasons)
+
+
+@flow(
+    name="build_hpc_job_step",
+    flow_run_name="{group_id}",
+    description="Stage a LEXIS job's inputs in, run it through HEAppE, stage its outputs out.",
+)
+async def build_hpc_job_step(
+    job: SingleHPCJob,
+    keeper_id: str,
+    group_id: str = "job",
+    credentials_block: str | None = None,
+    poll: PollPolicy | None = None,
+) -> HpcJobResult:
+    """One HPC job with its data, as a subflow; each step shows as a task `<group_id>.<step>`.
+
+    Args:
+        job: the job (a `SingleHPCJob` or a dict of one; validated first).
+        keeper_id: the run's token keeper, from `refresh_token`.
+        group_id: the step's name, prefixed to its task names (the seed's `group_id`).
+        credentials_block: a saved `LexisCredentials` block; else `LEXIS_CREDENTIALS_BLOCK` or `LEXIS_*`.
+        poll: how often to poll the job; defaults to 1 s growing to 30 s.
+
+    Raises:
+        JobValidationError, NoLocationError, StagingFailedError,
+        HpcJobFailedError, HpcJobCancelledError (with the tail of stderr).
+    """
+    started = time.monotonic()
+    job = validate(job, group_id)
+    ref = await _place(job, keeper_id, group_id, credentials_block)
+    mark = time.monotonic()
+    await asyncio.gather(
+        *(stage_input(job, ref, i, keeper_id, group_id, credentials_block) for i in range(len(job.data_inputs)))
+    )
+    timings = {"stage_in": time.monotonic() - mark}
+    await submit_job(ref, keeper_id, group_id, credentials_block)
+    mark = time.monotonic()
+    outcome = await wait_for_job(ref, keeper_id, group_id, credentials_block, poll)
+    timings["running"] = outcome["running_seconds"]
+    timings["queued"] = max(0.0, time.monotonic() - mark - outcome["running_seconds"])
+    if outcome["state"] != JobState.Finished.name:
+        error = HpcJobFailedError if outcome["state"] == JobState.Failed.name else HpcJobCancelledError
+        await _summary(group_id, ref, outcome["state"], [], timings, outcome["reason"])
+        raise error(ref.job_id, ref.location, outcome["state"], outcome["reason"], outcome["stderr_tail"])
+    mark = time.monotonic()
+    outputs = list(
+        await asyncio.gather(
+            *(stage_output(job, ref, i, keeper_id, group_id, credentials_block) for i in range(len(job.data_outputs)))
+        )
+    )
+    timings["stage_out"] = time.monotonic() - mark
+    timings["total"] = time.monotonic() - started
+    timings = {k: round(v, 3) for k, v in timings.items()}
+    await _summary(group_id, ref, outcome["state"], outputs, timings, None)
+    return HpcJobResult(
+        group_id=group_id,
+        location=ref.location,
+        job_id=ref.job_id,
+        job_name=ref.name,
+        state=outcome["state"],
+        output_datasets=outputs,
+        output_dataset_ids=[path.rsplit("/", 1)[-1] for path in outputs],
+        timings_seconds=timings,
+    )
+
+
+async def _summary(
+    group_id: str, ref: HpcJobRef, state: str, outputs: list[str], timings: dict[str, float], reason: str | None
+) -> None:
+    rows = "\n".join(f"| {k.replace('_', ' ')} | {v:.1f} s |" for k, v in timings.items())
+    datasets = "\n".join(f"- `{path}`" for path in outputs) or "- none"
+    await acreate_markdown_artifact(
+        f"# HPC job step `{group_id}`: {state}\n\n"
+        f"| | |\n|---|---|\n| location | {ref.location} |\n| HEAppE job | {ref.job_id} (`{ref.name}`) |\n"
+        f"| state | {state}{f' ({reason})' if reason else ''} |\n{rows}\n\n## Output datasets\n\n{datasets}\n",
+        key=_artifact_key(group_id, "summary"),
+        description=f"HPC job step {group_id}",
+    )
+
+
+# -- hooks -------------------------------------------------------------------------------------
+
+
+async def cancel_recorded_jobs(keeper_id: str, credentials_block: str | None = None) -> list[int]:
+    """Cancel every still-active HEAppE job this run recorded; for on_cancellation / on_crashed hooks.
+
+    Runs without the run's keeper (often in another process): it refreshes the
+    offline token that `refresh_token` saved.
+    """
+    from lexis_prefect.keeper import restore_keeper
+
+    recorded = [HpcJobRef.model_validate(e) for e in await Variable.aget(_jobs_variable(keeper_id), default=[])]
+    if not recorded:
+        return []
+    await restore_keeper(keeper_id, credentials_block)
+    credentials = resolve_credentials(credentials_block)
+    cancelled = []
+    for ref in recorded:
+        async with _heappe(credentials, ref.location, keeper_id) as heappe:
+            info: SubmittedJobInfo = await heappe.job_info(ref.job_id)
+            if not info.is_terminal:
+                await heappe.cancel_job(ref.job_id)
+                cancelled.append(ref.job_id)
+    return cancelled
+
+
+async def cancel_hpc_jobs(flow: Any, flow_run: Any, state: Any) -> None:
+    """A flow `on_cancellation` / `on_crashed` hook: no HEAppE job of the run keeps running unseen."""
+    keeper_id = flow_run.parameters.get("run_key") or str(flow_run.id)
+    cancelled = await cancel_recorded_jobs(keeper_id, flow_run.parameters.get("credentials_block"))
+    if cancelled:
+        logger.warning("run %s ended %s: cancelled HEAppE job(s) %s", flow_run.name, state.name, cancelled)
