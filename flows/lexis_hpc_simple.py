@@ -11,7 +11,6 @@ that platform with the access token in LEXIS_ACCESS_TOKEN.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
 
@@ -81,7 +80,7 @@ def _on_sandbox() -> int:
     from lexis_prefect.sandbox import SandboxProcess
 
     with SandboxProcess() as sandbox:
-        os.environ.update(sandbox_environment(sandbox))
+        os.environ.update(sandbox.environment())
         print(f"no LEXIS configuration: running against the LEXIS sandbox at {sandbox.url}")
 
         async def demo_token() -> SecretStr:
@@ -94,18 +93,6 @@ def _on_sandbox() -> int:
     for dataset_id, content in files.items():
         print(f"output dataset {dataset_id}: {', '.join(sorted(content)) or 'empty'}")
     return 0
-
-
-def sandbox_environment(sandbox) -> dict[str, str]:
-    """The LEXIS_* variables that point lexis-prefect at a sandbox."""
-    config = sandbox.control("GET", "config")
-    return {
-        "LEXIS_AAI_URL": sandbox.aai_url(),
-        "LEXIS_STAGING_URL": sandbox.staging_url,
-        "LEXIS_CLIENT_ID": "lexis-prefect",
-        "LEXIS_HEAPPE_URLS": json.dumps({name: sandbox.url + path for name, path in config["heappe_paths"].items()}),
-        "LEXIS_HPC_STAGING_SYSTEMS": json.dumps({loc["name"]: loc["ddi_system"] for loc in config["locations"]}),
-    }
 
 
 if __name__ == "__main__":

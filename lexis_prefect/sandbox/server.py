@@ -118,6 +118,17 @@ class SandboxProcess:
         prefix = self.control("GET", "config")["heappe_paths"]
         return self.url + (prefix[location] if location else "")
 
+    def environment(self, client_id: str = "lexis-prefect") -> dict[str, str]:
+        """The `LEXIS_*` variables that point lexis-prefect (`resolve_credentials`) at this sandbox."""
+        config = self.control("GET", "config")
+        return {
+            "LEXIS_AAI_URL": self.aai_url(),
+            "LEXIS_STAGING_URL": self.staging_url,
+            "LEXIS_CLIENT_ID": client_id,
+            "LEXIS_HEAPPE_URLS": json.dumps({name: self.url + path for name, path in config["heappe_paths"].items()}),
+            "LEXIS_HPC_STAGING_SYSTEMS": json.dumps({loc["name"]: loc["ddi_system"] for loc in config["locations"]}),
+        }
+
     # -- control API -------------------------------------------------------------------------
 
     def control(self, method: str, path: str, **kwargs: Any) -> Any:

@@ -1,0 +1,55 @@
+"""End to end: Prefect's test harness plus a real sandbox subprocess, the library configured by LEXIS_* variables."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from lexis_prefect.sandbox import SandboxProcess
+
+FLOWS = Path(__file__).parents[2] / "flows"
+
+
+def load_flow_module(name: str):
+    """Import `flows/<name>.py` (flows/ is a folder of scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(f"flows_{name}", FLOWS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxProcess]:
+    with SandboxProcess("--job-seconds", "1") as sb:
+        sb.settings(queue_seconds=0.1, staging_seconds=0.1)
+        yield sb
+
+
+@pytest.fixture
+def lexis_env(sandbox: SandboxProcess, monkeypatch: pytest.MonkeyPatch, prefect_harness) -> SandboxProcess:
+    """Point resolve_credentials() at the sandbox; on a Prefect test server."""
+    monkeypatch.delenv("LEXIS_CREDENTIALS_BLOCK", raising=False)
+    for name, value in sandbox.environment().items():
+        monkeypatch.setenv(name, value)
+    sandbox.set_faults()
+    for location in ("Karolina", "Barbora"):
+        sandbox.set_available(location, True)
+    return sandbox
+
+
+def demo_token(sandbox: SandboxProcess, user: str = "demo", password: str = "demo") -> SecretStr:
+    """A fresh user access token from the sandbox's AAI (password grant)."""
+    answer = httpx.post(
+        f"{sandbox.aai_url()}/protocol/openid-connect/token",
+        data={"grant_type": "password", "client_id": "lexis-prefect", "username": user, "password": password},
+        timeout=30,
+    )
+    answer.raise_for_status()
+    return SecretStr(answer.json()["access_token"])
