@@ -18,8 +18,10 @@ long-expired access token; `stop_keeper` deletes it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
+from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 
 from prefect import task
@@ -33,7 +35,7 @@ from lexis_prefect.blocks import LexisCredentials, resolve_credentials
 from lexis_prefect.exceptions import ConfigurationError
 from lexis_prefect.models.aai import TokenSet
 
-__all__ = ["TokenKeeper", "keep_token", "keeper", "refresh_token", "restore_keeper", "stop_keeper"]
+__all__ = ["TokenKeeper", "keep_token", "kept_token", "keeper", "refresh_token", "restore_keeper", "stop_keeper"]
 
 logger = logging.getLogger("lexis_prefect.keeper")
 
@@ -191,3 +193,25 @@ async def stop_keeper(keeper_id: str) -> None:
         await Secret.adelete(_secret_name(keeper_id))
     except ValueError:  # never saved (no refresh token), or already deleted
         pass
+
+
+@contextlib.asynccontextmanager
+async def kept_token(
+    access_token: SecretStr,
+    *,
+    offline_access: bool = True,
+    credentials_block: str | None = None,
+    run_key: str | None = None,
+) -> AsyncIterator[str]:
+    """`refresh_token`, then `keep_token` in the background until the block ends, then `stop_keeper`.
+
+    The seed's `ref_token >> ref_token_keeper` and `... >> ref_token_stop` (ALL_DONE)
+    in one `async with`; yields the keeper id to hand to `build_hpc_job_step`.
+    """
+    keeper_id = await refresh_token(access_token, offline_access, credentials_block, run_key)
+    background = asyncio.create_task(keep_token(keeper_id))
+    try:
+        yield keeper_id
+    finally:
+        await stop_keeper(keeper_id)  # whatever the outcome of the work
+        await background

@@ -1,0 +1,108 @@
+"""Several HPC jobs in one workflow: a chain (job 2 reads job 1's output) and a fan-out.
+
+    python flows/lexis_hpc_multi.py            # both, on the sandbox unless LEXIS is configured
+    python flows/lexis_hpc_multi.py chain
+    python flows/lexis_hpc_multi.py fanout
+
+Both share one token keeper for the whole run, as the seed's DAGs do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from prefect import flow
+from pydantic import SecretStr
+
+from lexis_prefect.hpc import HpcJobResult, build_hpc_job_step, cancel_hpc_jobs
+from lexis_prefect.keeper import kept_token
+from lexis_prefect.models.job import SEED_JOB, DataInput, SingleHPCJob
+
+SEED = SingleHPCJob.model_validate(SEED_JOB)
+
+
+def reading(job: SingleHPCJob, previous: HpcJobResult) -> SingleHPCJob:
+    """`job` with its inputs replaced by the output datasets of `previous`.
+
+    [I] An input names a dataset by id only; it is looked up in the project zone,
+    so the previous job's outputs must have `access: project`.
+    """
+    template = job.data_inputs[0] if job.data_inputs else SEED.data_inputs[0]
+    inputs = [
+        DataInput.model_validate(
+            {**template.model_dump(), "source": {**template.source.model_dump(), "info": {"dataset_id": d, "path": "/"}}}
+        )
+        for d in previous.output_dataset_ids
+    ]
+    return job.model_copy(update={"data_inputs": inputs})
+
+
+@flow(
+    name="lexis_hpc_chain",
+    description="Two HPC jobs in sequence: the second computes on the first's output dataset.",
+    on_cancellation=[cancel_hpc_jobs],
+    on_crashed=[cancel_hpc_jobs],
+)
+async def lexis_hpc_chain(
+    access_token: SecretStr,
+    job1: SingleHPCJob = SEED,
+    job2: SingleHPCJob = SEED,
+    credentials_block: str | None = None,
+    run_key: str | None = None,
+) -> list[HpcJobResult]:
+    """job1 (`preprocess`) >> job2 (`compute`), job2's inputs being job1's outputs."""
+    async with kept_token(access_token, credentials_block=credentials_block, run_key=run_key) as keeper_id:
+        first = await build_hpc_job_step(job1, keeper_id, group_id="preprocess", credentials_block=credentials_block)
+        second = await build_hpc_job_step(
+            reading(job2, first), keeper_id, group_id="compute", credentials_block=credentials_block
+        )
+    return [first, second]
+
+
+@flow(
+    name="lexis_hpc_fanout",
+    description="The same HPC job for several parameter values, concurrently.",
+    on_cancellation=[cancel_hpc_jobs],
+    on_crashed=[cancel_hpc_jobs],
+)
+async def lexis_hpc_fanout(
+    access_token: SecretStr,
+    job1: SingleHPCJob = SEED,
+    input_params: list[str] = ["alpha", "beta", "gamma"],  # noqa: B006 (a flow parameter default)
+    credentials_block: str | None = None,
+    run_key: str | None = None,
+) -> list[HpcJobResult]:
+    """One job per value of the first task's `input_param`, all running at once."""
+
+    def variant(value: str) -> SingleHPCJob:
+        task = job1.requirements.tasks[0]
+        tasks = [task.model_copy(update={"template_parameter_values": {**task.template_parameter_values, "input_param": value}})]
+        requirements = job1.requirements.model_copy(update={"tasks": tasks + job1.requirements.tasks[1:]})
+        return job1.model_copy(update={"requirements": requirements})
+
+    async with kept_token(access_token, credentials_block=credentials_block, run_key=run_key) as keeper_id:
+        return list(
+            await asyncio.gather(
+                *(
+                    build_hpc_job_step(variant(value), keeper_id, group_id=f"job-{value}", credentials_block=credentials_block)
+                    for value in input_params
+                )
+            )
+        )
+
+
+async def both(token: SecretStr) -> dict[str, list[HpcJobResult]]:
+    which = sys.argv[1:] or ["chain", "fanout"]
+    results = {}
+    if "chain" in which:
+        results["chain"] = await lexis_hpc_chain(access_token=token)
+    if "fanout" in which:
+        results["fanout"] = await lexis_hpc_fanout(access_token=token)
+    return results
+
+
+if __name__ == "__main__":
+    from lexis_prefect.demo import main
+
+    sys.exit(main(both))
