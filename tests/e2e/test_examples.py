@@ -21,7 +21,13 @@ async def test_chain_feeds_the_first_jobs_output_to_the_second(lexis_env):
 
 
 async def test_fanout_runs_one_job_per_value(lexis_env):
-    results = await multi.lexis_hpc_fanout(access_token=demo_token(lexis_env), input_params=["alpha", "beta", "gamma"])
+    # Concurrent subflows start about a second apart on the SQLite-backed Prefect server:
+    # jobs of a few seconds are long enough to overlap, as real HPC jobs always are.
+    lexis_env.settings(job_seconds=6)
+    try:
+        results = await multi.lexis_hpc_fanout(access_token=demo_token(lexis_env), input_params=["alpha", "beta", "gamma"])
+    finally:
+        lexis_env.settings(job_seconds=1)
     assert [r.group_id for r in results] == ["job-alpha", "job-beta", "job-gamma"]
     assert len({r.job_id for r in results}) == 3
     contents = [lexis_env.dataset_files(r.output_dataset_ids[0])["results/result.txt"] for r in results]
