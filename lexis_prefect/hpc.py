@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from prefect import flow, task
+from prefect.exceptions import TerminationSignal
 from prefect.artifacts import acreate_markdown_artifact, acreate_progress_artifact, aupdate_progress_artifact
 from prefect.logging import get_run_logger
 from prefect.variables import Variable
@@ -66,6 +67,8 @@ STAGING_POLL = PollPolicy(interval_seconds=0.25, max_interval_seconds=30, backof
 MAX_LINES_PER_RECORD = 200
 MAX_CHARS_PER_RECORD = 16_000
 STDERR_TAIL_CHARS = 2_000
+#: Consecutive failed polls (each already retried by the client) before the wait gives up.
+MAX_POLL_FAILURES = 10
 
 
 class HpcJobRef(BaseModel):
@@ -340,10 +343,21 @@ async def wait_for_job(
         0.0, key=_artifact_key(group_id, "progress"), description=f"HEAppE job {ref.job_id} at {ref.location}"
     )
     shown_progress, last_state, running_since = 0.0, None, None
+    failures = 0
     async with _heappe(resolve_credentials(credentials_block), ref.location, keeper_id) as heappe:
         try:
             for interval in poll.intervals():
-                info = await heappe.job_info(ref.job_id)
+                try:
+                    info = await heappe.job_info(ref.job_id)
+                    failures = 0
+                except (LexisTransportError, LexisAPIError) as exc:
+                    # The job runs on whether or not we can see it: ride out an outage.
+                    failures += 1
+                    if failures >= MAX_POLL_FAILURES or (isinstance(exc, LexisAPIError) and exc.status < 500):
+                        raise
+                    log.warning("cannot read HEAppE job %s (%d/%d): %s", ref.job_id, failures, MAX_POLL_FAILURES, exc)
+                    await asyncio.sleep(interval)
+                    continue
                 if info.state is not last_state:
                     log.info("HEAppE job %s: %s", ref.job_id, info.state.name)
                     last_state = info.state
@@ -357,7 +371,9 @@ async def wait_for_job(
                 if info.is_terminal:
                     break
                 await asyncio.sleep(interval)
-        except BaseException:
+        except (asyncio.CancelledError, KeyboardInterrupt, TerminationSignal):
+            # The run is being cancelled or stopped: the HPC job goes with it. (A failed poll
+            # does not cancel the job: a rerun re-attaches to it.)
             await asyncio.shield(_cancel_quietly(heappe, ref))
             raise
     if info.state is JobState.Finished:
@@ -384,7 +400,7 @@ async def _cancel_quietly(heappe: HEAppEClient, ref: HpcJobRef) -> None:
     name="stage_output",
     task_run_name="{group_id}.stage_output[{index}]",
     # A stage-out creates a dataset: a retried run must reuse the one it made, not make another.
-    cache_key_fn=lambda context, parameters: f"lexis-stage-out-{parameters['ref'].heappe_url}-{parameters['ref'].job_id}-{parameters['index']}",
+    cache_key_fn=lambda context, parameters: _stage_out_key(parameters["ref"], parameters["index"]),
     persist_result=True,
 )
 async def stage_output(
@@ -416,6 +432,11 @@ async def stage_output(
         status = await ddi.wait(await ddi.stage(request), poll=STAGING_POLL)
     get_run_logger().info("staged %r out to DDI dataset %s", data.source_path, status.target_path)
     return status.target_path or ""
+
+
+def _stage_out_key(ref: HpcJobRef, index: int) -> str:
+    """One cache entry per output of one job of one run (HEAppE ids alone repeat across sandboxes)."""
+    return "lexis-stage-out-" + hashlib.sha1(f"{ref.heappe_url}|{ref.job_id}|{ref.name}|{index}".encode()).hexdigest()
 
 
 def _artifact_key(group_id: str, what: str) -> str:
