@@ -470,7 +470,9 @@ async def _place(
     description="Stage a LEXIS job's inputs in, run it through HEAppE, stage its outputs out.",
 )
 async def build_hpc_job_step(
-    job: SingleHPCJob,
+    # The dict alternative lets an invalid job through Prefect's own parameter check,
+    # so that `validate` reports it as JobValidationError, naming fields as `tasks[0]`.
+    job: SingleHPCJob | dict[str, Any],
     keeper_id: str,
     group_id: str = "job",
     credentials_block: str | None = None,
