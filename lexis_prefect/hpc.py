@@ -23,7 +23,8 @@ import logging
 import re
 import time
 from datetime import datetime, timezone
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from prefect import flow, task
 from prefect.exceptions import TerminationSignal
@@ -43,7 +44,7 @@ from lexis_prefect.exceptions import (
     NoLocationError,
 )
 from lexis_prefect.heappe import HEAppEClient
-from lexis_prefect.keeper import keeper
+from lexis_prefect.keeper import forget_offline_token, keeper, restore_keeper, stop_keeper
 from lexis_prefect.models.ddi import DatasetMetadata, StageRequest, dataset_path, zone_path
 from lexis_prefect.models.heappe import (
     ClusterInfo,
@@ -60,6 +61,7 @@ from lexis_prefect.models.job import DataInput, DataOutput, SingleHPCJob, job_re
 __all__ = ["HpcJobRef", "HpcJobResult", "build_hpc_job_step", "cancel_hpc_jobs", "cancel_recorded_jobs"]
 
 logger = logging.getLogger("lexis_prefect.hpc")
+T = TypeVar("T")
 
 #: Staging takes seconds to hours: poll soon, then less and less often.
 STAGING_POLL = PollPolicy(interval_seconds=0.25, max_interval_seconds=30, backoff_factor=1.5)
@@ -69,6 +71,8 @@ MAX_CHARS_PER_RECORD = 16_000
 STDERR_TAIL_CHARS = 2_000
 #: Consecutive failed polls (each already retried by the client) before the wait gives up.
 MAX_POLL_FAILURES = 10
+#: Attempts at a non-idempotent call whose earlier attempts provably did not happen.
+UNSURE_ATTEMPTS = 3
 
 
 class HpcJobRef(BaseModel):
@@ -199,21 +203,15 @@ async def create_job(
     credentials = resolve_credentials(credentials_block)
     name = run_job_name(job.requirements.job_name, keeper_id, group_id)
     async with _heappe(credentials, location, keeper_id) as heappe:
-        existing = [j for j in await heappe.list_jobs() if j.name == name and j.state is not JobState.Deleted]
-        if existing:
-            info = existing[0]
+        async def ours() -> SubmittedJobInfo | None:
+            return next((j for j in await heappe.list_jobs() if j.name == name and j.state is not JobState.Deleted), None)
+
+        info = await ours()
+        if info is not None:
             log.info("re-attached to HEAppE job %s (%s), created by an earlier attempt", info.id, info.state.name)
         else:
             spec = _specification(job, location, await heappe.list_available_clusters(), name)
-            try:
-                info = await heappe.create_job(spec)
-            except (LexisTransportError, LexisAPIError) as exc:
-                if isinstance(exc, LexisAPIError) and exc.status < 500:
-                    raise
-                # The answer is lost, not necessarily the job: look once more before giving up.
-                info = next((j for j in await heappe.list_jobs() if j.name == name), None)
-                if info is None:
-                    raise
+            info = await _unsure(lambda: heappe.create_job(spec), f"creating job {name!r}", done=ours)
             log.info("created HEAppE job %s %r at %s", info.id, name, location)
     ref = HpcJobRef(
         location=location,
@@ -226,8 +224,38 @@ async def create_job(
     return ref
 
 
+async def _unsure(call: Callable[[], Awaitable[T]], what: str, done: Callable[[], Awaitable[T | None]] | None) -> T:
+    """Make a non-idempotent call, which the client never repeats once it may have arrived.
+
+    After an unsure failure (no answer, or 5xx), `done()` asks the server whether it
+    happened anyway (and returns its outcome); if not, the call is made again, up to
+    `UNSURE_ATTEMPTS` times. A 4xx is a clear no and is raised at once.
+    """
+    for attempt in range(1, UNSURE_ATTEMPTS + 1):
+        try:
+            return await call()
+        except (LexisTransportError, LexisAPIError) as exc:
+            if (isinstance(exc, LexisAPIError) and exc.status < 500) or attempt == UNSURE_ATTEMPTS:
+                raise
+            outcome = await done() if done is not None else None
+            if outcome is not None:
+                return outcome
+            get_run_logger().warning("%s: %s; trying again (%d/%d)", what, exc, attempt + 1, UNSURE_ATTEMPTS)
+            await asyncio.sleep(attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def _jobs_variable(keeper_id: str) -> str:
     return f"lexis-jobs-{keeper_id}"
+
+
+async def _unrecord(keeper_id: str, ref: HpcJobRef) -> None:
+    """The job has ended: hooks need not look after it any more (the last one removes the Variable)."""
+    remaining = [e for e in await Variable.aget(_jobs_variable(keeper_id), default=[]) if e != ref.model_dump(mode="json")]
+    if remaining:
+        await Variable.aset(_jobs_variable(keeper_id), remaining, overwrite=True)
+    else:
+        await Variable.aunset(_jobs_variable(keeper_id))
 
 
 async def _record(keeper_id: str, ref: HpcJobRef) -> None:
@@ -255,7 +283,9 @@ async def stage_input(
         task_id=ref.task_ids[0],
     )
     async with _ddi(credentials, keeper_id) as ddi:
-        status = await ddi.wait(await ddi.stage(request), poll=STAGING_POLL)
+        # Copying the same data into the same place twice is harmless: an unsure submit is repeated.
+        request_id = await _unsure(lambda: ddi.stage(request), f"staging input {index}", done=None)
+        status = await ddi.wait(request_id, poll=STAGING_POLL)
     get_run_logger().info("staged dataset %s into the job directory at %r", data.source.info.dataset_id, data.target_path)
     return status.target_path or data.target_path
 
@@ -273,14 +303,11 @@ async def submit_job(ref: HpcJobRef, keeper_id: str, group_id: str, credentials_
         if info.state is not JobState.Configuring:
             get_run_logger().info("HEAppE job %s is already %s: not submitting again", ref.job_id, info.state.name)
             return
-        try:
-            info = await heappe.submit_job(ref.job_id)
-        except (LexisTransportError, LexisAPIError) as exc:
-            if isinstance(exc, LexisAPIError) and exc.status < 500:
-                raise
-            info = await heappe.job_info(ref.job_id)  # the answer was lost; did the submit happen?
-            if info.state is JobState.Configuring:
-                raise
+        async def submitted() -> SubmittedJobInfo | None:
+            info = await heappe.job_info(ref.job_id)
+            return None if info.state is JobState.Configuring else info
+
+        await _unsure(lambda: heappe.submit_job(ref.job_id), f"submitting job {ref.job_id}", done=submitted)
     get_run_logger().info("submitted HEAppE job %s", ref.job_id)
 
 
@@ -376,6 +403,7 @@ async def wait_for_job(
             # does not cancel the job: a rerun re-attaches to it.)
             await asyncio.shield(_cancel_quietly(heappe, ref))
             raise
+    await _unrecord(keeper_id, ref)
     if info.state is JobState.Finished:
         await aupdate_progress_artifact(progress_id, 100.0)
     return {
@@ -429,7 +457,13 @@ async def stage_output(
         task_id=ref.task_ids[0],
     )
     async with _ddi(credentials, keeper_id) as ddi:
-        status = await ddi.wait(await ddi.stage(request), poll=STAGING_POLL)
+        # [I] The staging API cannot be asked whether a lost stage-out happened; repeating it
+        # may leave a duplicate dataset, not repeating it may leave the outputs unstaged. A
+        # duplicate is the lesser harm, and the warning names it.
+        request_id = await _unsure(
+            lambda: ddi.stage(request), f"staging output {index} (a duplicate dataset titled {info.title!r} may exist)", done=None
+        )
+        status = await ddi.wait(request_id, poll=STAGING_POLL)
     get_run_logger().info("staged %r out to DDI dataset %s", data.source_path, status.target_path)
     return status.target_path or ""
 
@@ -548,25 +582,30 @@ async def _summary(
 
 
 async def cancel_recorded_jobs(keeper_id: str, credentials_block: str | None = None) -> list[int]:
-    """Cancel every still-active HEAppE job this run recorded; for on_cancellation / on_crashed hooks.
+    """Cancel every HEAppE job of the run that may still be active; for on_cancellation / on_crashed hooks.
 
     Runs without the run's keeper (often in another process): it refreshes the
-    offline token that `refresh_token` saved.
+    offline token that `refresh_token` saved, and forgets it when done.
     """
-    from lexis_prefect.keeper import restore_keeper
-
     recorded = [HpcJobRef.model_validate(e) for e in await Variable.aget(_jobs_variable(keeper_id), default=[])]
     if not recorded:
+        await forget_offline_token(keeper_id)
         return []
-    await restore_keeper(keeper_id, credentials_block)
+    if await restore_keeper(keeper_id, credentials_block) is None:
+        logger.error("cannot cancel HEAppE job(s) %s: the run's offline token is gone", [r.job_id for r in recorded])
+        return []
     credentials = resolve_credentials(credentials_block)
     cancelled = []
-    for ref in recorded:
-        async with _heappe(credentials, ref.location, keeper_id) as heappe:
-            info: SubmittedJobInfo = await heappe.job_info(ref.job_id)
-            if not info.is_terminal:
-                await heappe.cancel_job(ref.job_id)
-                cancelled.append(ref.job_id)
+    try:
+        for ref in recorded:
+            async with _heappe(credentials, ref.location, keeper_id) as heappe:
+                info: SubmittedJobInfo = await heappe.job_info(ref.job_id)
+                if not info.is_terminal:
+                    await heappe.cancel_job(ref.job_id)
+                    cancelled.append(ref.job_id)
+            await _unrecord(keeper_id, ref)
+    finally:
+        await stop_keeper.fn(keeper_id)  # the in-memory keeper and the saved token
     return cancelled
 
 

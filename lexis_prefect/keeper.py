@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 
 from prefect import task
 from prefect.blocks.system import Secret
-from prefect.exceptions import MissingContextError
+from prefect.exceptions import MissingContextError, TerminationSignal
 from prefect.logging import get_run_logger
 from prefect.runtime import flow_run
 from pydantic import SecretStr
@@ -35,7 +35,16 @@ from lexis_prefect.blocks import LexisCredentials, resolve_credentials
 from lexis_prefect.exceptions import ConfigurationError
 from lexis_prefect.models.aai import TokenSet
 
-__all__ = ["TokenKeeper", "keep_token", "kept_token", "keeper", "refresh_token", "restore_keeper", "stop_keeper"]
+__all__ = [
+    "TokenKeeper",
+    "forget_offline_token",
+    "keep_token",
+    "keeper",
+    "kept_token",
+    "refresh_token",
+    "restore_keeper",
+    "stop_keeper",
+]
 
 logger = logging.getLogger("lexis_prefect.keeper")
 
@@ -184,11 +193,21 @@ async def keep_token(keeper_id: str) -> int:
 
 
 @task(name="stop_keeper", task_run_name="ref_token_stop")
-async def stop_keeper(keeper_id: str) -> None:
-    """Stop the keeper and forget the run's offline token (in memory and in its Secret block)."""
+async def stop_keeper(keeper_id: str, forget_token: bool = True) -> None:
+    """Stop the keeper and forget the run's offline token (in memory, and in its Secret block).
+
+    `forget_token=False` keeps the Secret block for a cancellation hook that still has
+    HPC jobs to cancel; `forget_offline_token` removes it afterwards.
+    """
     kept = _KEEPERS.pop(keeper_id, None)
     if kept is not None:
         kept.stopped.set()
+    if forget_token:
+        await forget_offline_token(keeper_id)
+
+
+async def forget_offline_token(keeper_id: str) -> None:
+    """Delete the run's saved offline token, if any."""
     try:
         await Secret.adelete(_secret_name(keeper_id))
     except ValueError:  # never saved (no refresh token), or already deleted
@@ -210,8 +229,12 @@ async def kept_token(
     """
     keeper_id = await refresh_token(access_token, offline_access, credentials_block, run_key)
     background = asyncio.create_task(keep_token(keeper_id))
+    stopping = False
     try:
         yield keeper_id
+    except (asyncio.CancelledError, KeyboardInterrupt, TerminationSignal):
+        stopping = True  # the run's cancellation hook may still need the token
+        raise
     finally:
-        await stop_keeper(keeper_id)  # whatever the outcome of the work
+        await asyncio.shield(stop_keeper(keeper_id, forget_token=not stopping))  # whatever the outcome
         await background
