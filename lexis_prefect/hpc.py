@@ -9,6 +9,8 @@ for a job of that name. A retried or restarted run, or a create whose answer
 was lost, finds its job again; submit is skipped when the job is past
 Configuring, and a stage-out already done is served from Prefect's result
 cache. A job that Failed stays failed for that run: start a new run to retry.
+A non-idempotent call that got no answer (or a 5xx) is repeated only once the
+server shows it did not happen (`_unsure`).
 
 Failed or cancelled jobs: the subflow fails with the tail of stderr, outputs
 are NOT staged out (partial results must not pass for results), and the job's
@@ -22,13 +24,13 @@ import hashlib
 import logging
 import re
 import time
-from datetime import datetime, timezone
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from prefect import flow, task
-from prefect.exceptions import TerminationSignal
 from prefect.artifacts import acreate_markdown_artifact, acreate_progress_artifact, aupdate_progress_artifact
+from prefect.exceptions import TerminationSignal
 from prefect.logging import get_run_logger
 from prefect.variables import Variable
 from pydantic import BaseModel, ConfigDict, Field
