@@ -12,10 +12,9 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from prefect import flow
 from pydantic import SecretStr
 
-from lexis_prefect.hpc import HpcJobResult, build_hpc_job_step, cancel_hpc_jobs
+from lexis_prefect.hpc import HpcJobResult, build_hpc_job_step, hpc_flow
 from lexis_prefect.keeper import kept_token
 from lexis_prefect.models.job import SEED_JOB, DataInput, SingleHPCJob
 
@@ -38,11 +37,9 @@ def reading(job: SingleHPCJob, previous: HpcJobResult) -> SingleHPCJob:
     return job.model_copy(update={"data_inputs": inputs})
 
 
-@flow(
+@hpc_flow(
     name="lexis_hpc_chain",
     description="Two HPC jobs in sequence: the second computes on the first's output dataset.",
-    on_cancellation=[cancel_hpc_jobs],
-    on_crashed=[cancel_hpc_jobs],
 )
 async def lexis_hpc_chain(
     access_token: SecretStr,
@@ -60,11 +57,9 @@ async def lexis_hpc_chain(
     return [first, second]
 
 
-@flow(
+@hpc_flow(
     name="lexis_hpc_fanout",
     description="The same HPC job for several parameter values, concurrently.",
-    on_cancellation=[cancel_hpc_jobs],
-    on_crashed=[cancel_hpc_jobs],
 )
 async def lexis_hpc_fanout(
     access_token: SecretStr,

@@ -12,19 +12,16 @@ from __future__ import annotations
 
 import sys
 
-from prefect import flow
 from pydantic import SecretStr
 
-from lexis_prefect.hpc import HpcJobResult, build_hpc_job_step, cancel_hpc_jobs
+from lexis_prefect.hpc import HpcJobResult, build_hpc_job_step, hpc_flow
 from lexis_prefect.keeper import kept_token
 from lexis_prefect.models.job import SEED_JOB, SingleHPCJob
 
 
-@flow(
+@hpc_flow(
     name="lexis_hpc_simple",
     description="Simple HPC Workflow Example: token, stage in, HPC job, stage out.",
-    on_cancellation=[cancel_hpc_jobs],
-    on_crashed=[cancel_hpc_jobs],
 )
 async def lexis_hpc_simple(
     access_token: SecretStr,

@@ -60,7 +60,7 @@ from lexis_prefect.models.heappe import (
 )
 from lexis_prefect.models.job import DataInput, DataOutput, SingleHPCJob, job_relative
 
-__all__ = ["HpcJobRef", "HpcJobResult", "build_hpc_job_step", "cancel_hpc_jobs", "cancel_recorded_jobs"]
+__all__ = ["HpcJobRef", "HpcJobResult", "build_hpc_job_step", "cancel_hpc_jobs", "cancel_recorded_jobs", "hpc_flow"]
 
 logger = logging.getLogger("lexis_prefect.hpc")
 T = TypeVar("T")
@@ -617,3 +617,12 @@ async def cancel_hpc_jobs(flow: Any, flow_run: Any, state: Any) -> None:
     cancelled = await cancel_recorded_jobs(keeper_id, flow_run.parameters.get("credentials_block"))
     if cancelled:
         logger.warning("run %s ended %s: cancelled HEAppE job(s) %s", flow_run.name, state.name, cancelled)
+
+
+def hpc_flow(**options: Any) -> Callable[[Callable[..., Any]], Any]:
+    """`@flow(...)` for a workflow that runs HPC jobs: its cancellation and crash cancel them too.
+
+    The flow should take `run_key` and `credentials_block` parameters if it uses them,
+    which is where `cancel_hpc_jobs` looks.
+    """
+    return flow(on_cancellation=[cancel_hpc_jobs], on_crashed=[cancel_hpc_jobs], **options)
