@@ -32,7 +32,7 @@ from prefect.runtime import flow_run
 from pydantic import SecretStr
 
 from lexis_prefect.blocks import LexisCredentials, resolve_credentials
-from lexis_prefect.exceptions import ConfigurationError
+from lexis_prefect.exceptions import AuthenticationError, ConfigurationError, LexisError
 from lexis_prefect.models.aai import TokenSet
 
 __all__ = [
@@ -98,10 +98,19 @@ class TokenKeeper:
         return max(0.0, due - datetime.now(timezone.utc).timestamp())
 
     async def keep(self, poll_seconds: float = 1.0) -> int:
-        """Refresh before expiry until `stopped` is set; returns how many refreshes it made."""
+        """Refresh before expiry until `stopped` is set; returns how many refreshes it made.
+
+        A refresh that fails for want of an answer is tried again at the next poll
+        (callers still refresh on demand); a refused refresh token ends the keeping.
+        """
         while not self.stopped.is_set():
             if self.seconds_to_refresh() <= 0:
-                await self.refresh()
+                try:
+                    await self.refresh()
+                except AuthenticationError:
+                    raise
+                except LexisError as exc:
+                    _log().warning("token refresh failed, trying again: %s", exc)
             await asyncio.to_thread(self.stopped.wait, min(poll_seconds, max(0.05, self.seconds_to_refresh())))
         return self.refreshes
 
@@ -237,4 +246,5 @@ async def kept_token(
         raise
     finally:
         await asyncio.shield(stop_keeper(keeper_id, forget_token=not stopping))  # whatever the outcome
-        await background
+        # A keeper that failed shows as a failed task run; it must not mask the work's own outcome.
+        await asyncio.gather(background, return_exceptions=True)
