@@ -325,8 +325,10 @@ class ClusterInfo(_Catalogued):
     node_types: list[ClusterNodeType] = Field(default_factory=list)
 
 
-class ProblemDetails(_Response):
-    """RFC 7807 error body of HEAppE's exception middleware."""
+class ProblemDetails(BaseModel):
+    """RFC 7807 error body of HEAppE's exception middleware: lowercase keys, unlike HEAppE's own models."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
 
     title: str | None = None
     detail: str | None = None

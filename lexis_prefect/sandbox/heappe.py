@@ -38,6 +38,7 @@ from lexis_prefect.models.heappe import (
     JobRequest,
     JobSpecification,
     JobState,
+    ProblemDetails,
     Project,
     SubmitJobRequest,
     SubmittedJobInfo,
@@ -62,7 +63,7 @@ class HEAppEProblem(Exception):
 
     def response(self) -> JSONResponse:
         return JSONResponse(
-            {"title": self.title, "detail": self.detail, "status": self.status},
+            ProblemDetails(title=self.title, detail=self.detail, status=self.status).model_dump(by_alias=True),
             status_code=self.status,
             media_type="application/problem+json",
         )
