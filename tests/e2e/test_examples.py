@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from lexis_prefect.models.heappe import JobState
+
 from tests.e2e.conftest import demo_token, load_flow_module
 
 multi = load_flow_module("lexis_hpc_multi")
@@ -21,16 +25,24 @@ async def test_chain_feeds_the_first_jobs_output_to_the_second(lexis_env):
 
 
 async def test_fanout_runs_one_job_per_value(lexis_env):
-    # Concurrent subflows reach their submit a few seconds apart on the SQLite-backed Prefect
-    # server (up to 6 s seen in CI): 12 s jobs overlap surely, as real HPC jobs always do.
-    lexis_env.settings(job_seconds=12)
+    before = {job["id"] for job in lexis_env.jobs()}
+    # Gate: submitted jobs wait in the queue until released. Only a fan-out that submits
+    # all three concurrently ever has three jobs waiting at once (no timing race: Prefect
+    # starts concurrent subflows seconds apart, more under load).
+    lexis_env.settings(queue_seconds=600)
+    run = asyncio.create_task(
+        multi.lexis_hpc_fanout(access_token=demo_token(lexis_env), input_params=["alpha", "beta", "gamma"])
+    )
     try:
-        results = await multi.lexis_hpc_fanout(access_token=demo_token(lexis_env), input_params=["alpha", "beta", "gamma"])
+        deadline = asyncio.get_running_loop().time() + 120
+        while len([j for j in lexis_env.jobs() if j["id"] not in before and j["state"] == JobState.Submitted]) < 3:
+            assert not run.done(), run.exception() if run.done() else None
+            assert asyncio.get_running_loop().time() < deadline, "the three jobs never waited in the queue together"
+            await asyncio.sleep(0.2)
     finally:
-        lexis_env.settings(job_seconds=1)
+        lexis_env.settings(queue_seconds=0.1)
+    results = await run
     assert [r.group_id for r in results] == ["job-alpha", "job-beta", "job-gamma"]
     assert len({r.job_id for r in results}) == 3
     contents = [lexis_env.dataset_files(r.output_dataset_ids[0])["results/result.txt"] for r in results]
     assert contents == ["result for alpha\n", "result for beta\n", "result for gamma\n"]
-    records = [j for j in lexis_env.jobs() if j["id"] in {r.job_id for r in results}]
-    assert max(j["submitted"] for j in records) < min(j["ended"] for j in records)  # they overlapped
