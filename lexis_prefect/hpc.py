@@ -89,6 +89,15 @@ class HpcJobRef(BaseModel):
     name: str
 
 
+class JobOutcome(BaseModel):
+    """How the HEAppE job ended, as `wait_for_job` saw it."""
+
+    state: JobState
+    reason: str | None = None
+    stderr_tail: str = ""
+    running_seconds: float = 0.0
+
+
 class HpcJobResult(BaseModel):
     """What `build_hpc_job_step` returns."""
 
@@ -360,7 +369,7 @@ async def wait_for_job(
     group_id: str,
     credentials_block: str | None = None,
     poll: PollPolicy | None = None,
-) -> dict[str, Any]:
+) -> JobOutcome:
     """Follow the job to its end: state changes and output in the logs, progress as an artifact.
 
     If this wait is cancelled (the flow run is cancelled), the HEAppE job is cancelled too.
@@ -378,6 +387,7 @@ async def wait_for_job(
             for interval in poll.intervals():
                 try:
                     info = await heappe.job_info(ref.job_id)
+                    fresh = await tail.read(heappe, ref.job_id)
                     failures = 0
                 except (LexisTransportError, LexisAPIError) as exc:
                     # The job runs on whether or not we can see it: ride out an outage.
@@ -392,7 +402,7 @@ async def wait_for_job(
                     last_state = info.state
                     if info.state is JobState.Running and running_since is None:
                         running_since = time.monotonic()
-                for stream, text in (await tail.read(heappe, ref.job_id)).items():
+                for stream, text in fresh.items():
                     _log_output(log, stream, text)
                 if tail.progress is not None and tail.progress != shown_progress:
                     shown_progress = tail.progress
@@ -408,12 +418,12 @@ async def wait_for_job(
     await _unrecord(keeper_id, ref)
     if info.state is JobState.Finished:
         await aupdate_progress_artifact(progress_id, 100.0)
-    return {
-        "state": info.state.name,
-        "reason": next((t.error_message for t in info.tasks if t.error_message), None),
-        "stderr_tail": tail.stderr,
-        "running_seconds": 0.0 if running_since is None else round(time.monotonic() - running_since, 3),
-    }
+    return JobOutcome(
+        state=info.state,
+        reason=next((t.error_message for t in info.tasks if t.error_message), None),
+        stderr_tail=tail.stderr,
+        running_seconds=0.0 if running_since is None else round(time.monotonic() - running_since, 3),
+    )
 
 
 async def _cancel_quietly(heappe: HEAppEClient, ref: HpcJobRef) -> None:
@@ -538,12 +548,12 @@ async def build_hpc_job_step(
     await submit_job(ref, keeper_id, group_id, credentials_block)
     mark = time.monotonic()
     outcome = await wait_for_job(ref, keeper_id, group_id, credentials_block, poll)
-    timings["running"] = outcome["running_seconds"]
-    timings["queued"] = max(0.0, time.monotonic() - mark - outcome["running_seconds"])
-    if outcome["state"] != JobState.Finished.name:
-        error = HpcJobFailedError if outcome["state"] == JobState.Failed.name else HpcJobCancelledError
-        await _summary(group_id, ref, outcome["state"], [], timings, outcome["reason"])
-        raise error(ref.job_id, ref.location, outcome["state"], outcome["reason"], outcome["stderr_tail"])
+    timings["running"] = outcome.running_seconds
+    timings["queued"] = max(0.0, time.monotonic() - mark - outcome.running_seconds)
+    if outcome.state is not JobState.Finished:
+        error = HpcJobFailedError if outcome.state is JobState.Failed else HpcJobCancelledError
+        await _summary(group_id, ref, outcome.state.name, [], timings, outcome.reason)
+        raise error(ref.job_id, ref.location, outcome.state.name, outcome.reason, outcome.stderr_tail)
     mark = time.monotonic()
     outputs = list(
         await asyncio.gather(
@@ -553,13 +563,13 @@ async def build_hpc_job_step(
     timings["stage_out"] = time.monotonic() - mark
     timings["total"] = time.monotonic() - started
     timings = {k: round(v, 3) for k, v in timings.items()}
-    await _summary(group_id, ref, outcome["state"], outputs, timings, None)
+    await _summary(group_id, ref, outcome.state.name, outputs, timings, None)
     return HpcJobResult(
         group_id=group_id,
         location=ref.location,
         job_id=ref.job_id,
         job_name=ref.name,
-        state=outcome["state"],
+        state=outcome.state.name,
         output_datasets=outputs,
         output_dataset_ids=[path.rsplit("/", 1)[-1] for path in outputs],
         timings_seconds=timings,
