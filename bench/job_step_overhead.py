@@ -23,9 +23,7 @@ os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="lexis-bench-"))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
-from lexis_prefect import AAIClient  # noqa: E402
 from lexis_prefect.sandbox import SandboxProcess  # noqa: E402
-from pydantic import SecretStr  # noqa: E402
 
 FLOW_FILE = Path(__file__).parents[1] / "flows" / "lexis_hpc_simple.py"
 
@@ -38,8 +36,7 @@ def load_flow():
 
 
 async def one_run(flow, sandbox: SandboxProcess) -> tuple[float, float]:
-    async with AAIClient(sandbox.aai_url(), "lexis-prefect") as aai:
-        token = (await aai.password_grant("demo", SecretStr("demo"))).access_token
+    token = sandbox.demo_token()
     started = time.perf_counter()
     result = await flow(access_token=token)
     wall = time.perf_counter() - started

@@ -21,6 +21,7 @@ from pydantic import SecretStr, TypeAdapter, ValidationError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from lexis_prefect.config import DEFAULT_TIMEOUT, RetryPolicy
+from lexis_prefect.models.validation import summarize
 from lexis_prefect.exceptions import (
     AuthenticationError,
     LexisAPIError,
@@ -200,12 +201,9 @@ class ServiceClient:
         try:
             return _adapter(type_).validate_json(response.content)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or '(body)'}: {e['msg']}" for e in exc.errors(include_input=False)
-            )
             raise LexisAPIError(
                 f"{self.service} {response.request.method} {response.request.url.path}: "
-                f"unexpected response ({problems[:300]})",
+                f"unexpected response ({summarize(exc)[:300]})",
                 service=self.service,
                 method=response.request.method,
                 path=response.request.url.path,

@@ -14,7 +14,6 @@ from typing import Any
 
 from pydantic import SecretStr, TypeAdapter
 
-from lexis_prefect.aai import AAIClient
 from lexis_prefect.blocks import resolve_credentials
 from lexis_prefect.exceptions import ConfigurationError, LexisError
 
@@ -48,12 +47,7 @@ def _on_sandbox(run: Run) -> int:
     with SandboxProcess() as sandbox:
         os.environ.update(sandbox.environment())
         print(f"no LEXIS configuration: running against the LEXIS sandbox at {sandbox.url}")
-
-        async def demo_token() -> SecretStr:
-            async with AAIClient(sandbox.aai_url(), "lexis-prefect") as aai:
-                return (await aai.password_grant("demo", SecretStr("demo"))).access_token
-
-        return _report(run, asyncio.run(demo_token()), sandbox)
+        return _report(run, sandbox.demo_token(), sandbox)
 
 
 def _report(run: Run, token: SecretStr, sandbox: Any) -> int:

@@ -30,7 +30,6 @@ from typing import Any, TypeVar
 
 from prefect import flow, task
 from prefect.artifacts import acreate_markdown_artifact, acreate_progress_artifact, aupdate_progress_artifact
-from prefect.exceptions import TerminationSignal
 from prefect.logging import get_run_logger
 from prefect.variables import Variable
 from pydantic import BaseModel, ConfigDict, Field
@@ -46,7 +45,7 @@ from lexis_prefect.exceptions import (
     NoLocationError,
 )
 from lexis_prefect.heappe import HEAppEClient
-from lexis_prefect.keeper import forget_offline_token, keeper, restore_keeper, stop_keeper
+from lexis_prefect.keeper import RUN_STOPPING, forget_offline_token, keeper, restore_keeper, stop_keeper
 from lexis_prefect.models.ddi import DatasetMetadata, StageRequest, dataset_path, zone_path
 from lexis_prefect.models.heappe import (
     ClusterInfo,
@@ -410,7 +409,7 @@ async def wait_for_job(
                 if info.is_terminal:
                     break
                 await asyncio.sleep(interval)
-        except (asyncio.CancelledError, KeyboardInterrupt, TerminationSignal):
+        except RUN_STOPPING:
             # The run is being cancelled or stopped: the HPC job goes with it. (A failed poll
             # does not cancel the job: a rerun re-attaches to it.)
             await asyncio.shield(_cancel_quietly(heappe, ref))

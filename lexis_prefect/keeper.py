@@ -36,6 +36,7 @@ from lexis_prefect.exceptions import AuthenticationError, ConfigurationError, Le
 from lexis_prefect.models.aai import TokenSet
 
 __all__ = [
+    "RUN_STOPPING",
     "TokenKeeper",
     "forget_offline_token",
     "keep_token",
@@ -49,6 +50,9 @@ __all__ = [
 logger = logging.getLogger("lexis_prefect.keeper")
 
 _KEEPERS: dict[str, TokenKeeper] = {}
+
+#: What a run that is being cancelled or stopped raises inside its tasks and flows.
+RUN_STOPPING = (asyncio.CancelledError, KeyboardInterrupt, TerminationSignal)
 
 
 class TokenKeeper:
@@ -241,7 +245,7 @@ async def kept_token(
     stopping = False
     try:
         yield keeper_id
-    except (asyncio.CancelledError, KeyboardInterrupt, TerminationSignal):
+    except RUN_STOPPING:
         stopping = True  # the run's cancellation hook may still need the token
         raise
     finally:

@@ -31,6 +31,7 @@ from lexis_prefect.models.ddi import (
     dataset_path,
 )
 from lexis_prefect.models.heappe import JobState
+from lexis_prefect.models.validation import summarize
 from lexis_prefect.sandbox.aai import AAIState
 from lexis_prefect.sandbox.config import SandboxConfig
 from lexis_prefect.sandbox.heappe import HEAppEState
@@ -159,8 +160,7 @@ class DDIState:
         try:
             request = StageRequest.model_validate(body)
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors(include_input=False))
-            raise DDIProblem(400, f"Malformed request. {problems}") from None
+            raise DDIProblem(400, f"Malformed request. {summarize(exc)}") from None
         types = self.system_types()
         for side in ("source_system", "target_system"):
             if getattr(request, side) not in types:

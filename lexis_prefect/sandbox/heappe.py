@@ -44,6 +44,7 @@ from lexis_prefect.models.heappe import (
     SubmittedJobInfo,
     TaskState,
 )
+from lexis_prefect.models.validation import summarize
 from lexis_prefect.sandbox.aai import AAIState
 from lexis_prefect.sandbox.config import SandboxConfig, SandboxLocation
 
@@ -545,8 +546,7 @@ async def _body(request: Request, model: Any) -> Any:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False))
-        raise HEAppEProblem(400, "Invalid Request", problems) from None
+        raise HEAppEProblem(400, "Invalid Request", summarize(exc)) from None
 
 
 def heappe_router(state: HEAppEState, location: SandboxLocation, prefix: str) -> APIRouter:

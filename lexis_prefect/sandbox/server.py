@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from pydantic import SecretStr
 
 from lexis_prefect.sandbox.app import create_app
 from lexis_prefect.sandbox.config import SandboxConfig
@@ -128,6 +129,16 @@ class SandboxProcess:
             "LEXIS_HEAPPE_URLS": json.dumps({name: self.url + path for name, path in config["heappe_paths"].items()}),
             "LEXIS_HPC_STAGING_SYSTEMS": json.dumps({loc["name"]: loc["ddi_system"] for loc in config["locations"]}),
         }
+
+    def demo_token(self, user: str = "demo", password: str = "demo", client_id: str = "lexis-prefect") -> SecretStr:
+        """A fresh access token of a sandbox user (password grant), as a user would bring one."""
+        answer = httpx.post(
+            f"{self.aai_url()}/protocol/openid-connect/token",
+            data={"grant_type": "password", "client_id": client_id, "username": user, "password": password},
+            timeout=30,
+        )
+        answer.raise_for_status()
+        return SecretStr(answer.json()["access_token"])
 
     # -- control API -------------------------------------------------------------------------
 

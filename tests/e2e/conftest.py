@@ -7,7 +7,6 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from pydantic import SecretStr
 
@@ -46,10 +45,4 @@ def lexis_env(sandbox: SandboxProcess, monkeypatch: pytest.MonkeyPatch, prefect_
 
 def demo_token(sandbox: SandboxProcess, user: str = "demo", password: str = "demo") -> SecretStr:
     """A fresh user access token from the sandbox's AAI (password grant)."""
-    answer = httpx.post(
-        f"{sandbox.aai_url()}/protocol/openid-connect/token",
-        data={"grant_type": "password", "client_id": "lexis-prefect", "username": user, "password": password},
-        timeout=30,
-    )
-    answer.raise_for_status()
-    return SecretStr(answer.json()["access_token"])
+    return sandbox.demo_token(user, password)
