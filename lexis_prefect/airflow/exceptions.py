@@ -1,0 +1,60 @@
+"""Airflow's exception classes, as a DAG file imports them from ``airflow.exceptions``.
+
+The hierarchy mirrors Airflow 2.10 (``airflow/exceptions.py``) because DAG code catches and raises
+these by class: ``AirflowTaskTimeout`` derives from ``BaseException`` there, so a bare
+``except Exception`` in user code does not swallow a timeout, and the same holds here.
+"""
+
+from __future__ import annotations
+
+
+class AirflowException(Exception):
+    """Base class of Airflow's errors."""
+
+
+class AirflowSkipException(AirflowException):
+    """Raised by a task to end as ``skipped``."""
+
+
+class AirflowFailException(AirflowException):
+    """Raised by a task to end as ``failed`` at once, without its retries."""
+
+
+class AirflowSensorTimeout(AirflowException):
+    """A sensor ran past its ``timeout``: the task fails without retries."""
+
+
+class AirflowRescheduleException(AirflowException):
+    """Kept for imports; the shim's reschedule-mode sensors wait in place (see the coverage page)."""
+
+
+class AirflowTaskTimeout(BaseException):
+    """A task ran past its ``execution_timeout``."""
+
+
+class AirflowDagCycleException(AirflowException):
+    """The DAG's edges form a cycle."""
+
+
+class DuplicateTaskIdFound(AirflowException):
+    """Two tasks (or task groups) of one DAG share an id."""
+
+
+class TaskAlreadyInTaskGroup(AirflowException):
+    """A task was added to a second task group."""
+
+
+class ParamValidationError(AirflowException):
+    """A DAG param (or the run's conf) does not satisfy its JSON schema."""
+
+
+class XComNotFound(AirflowException):
+    """An ``XComArg`` names a value its task did not push."""
+
+
+class UnsupportedArgument(AirflowException, TypeError):
+    """An operator or DAG argument the shim cannot honour; raised at import, never ignored."""
+
+
+class RemovedInAirflow3Warning(DeprecationWarning):
+    """Airflow 2's warning for arguments removed in Airflow 3 (``schedule_interval``...)."""
