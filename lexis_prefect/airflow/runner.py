@@ -1,0 +1,238 @@
+"""Running a DAG as one Prefect flow run with Airflow's semantics.
+
+The flow does the scheduling itself (airflow-on-prefect.md §2.5): each Airflow task becomes a
+Prefect task run named by its task id once the trigger rule can be decided from the states of
+its direct upstreams. A task that runs is submitted to the flow's thread pool, so independent
+tasks run concurrently (up to the DAG's ``max_active_tasks``); a task that must not run
+(``skipped``, ``upstream_failed``) gets a short marker task run in that state, so the UI shows
+every Airflow task. Prefect's own upstream handling is never used, so no task is left
+``NotReady``. The flow run ends by Airflow's leaf rule: failed if any leaf task is ``failed`` or
+``upstream_failed``, else completed, whatever happened to tasks in the middle.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextvars
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import pendulum
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.states import Completed, Failed, State
+
+from lexis_prefect.airflow.taskinstance import DagRun, TaskInstance
+from lexis_prefect.airflow.trigger_rule import decide
+
+if TYPE_CHECKING:
+    from lexis_prefect.airflow.baseoperator import BaseOperator
+    from lexis_prefect.airflow.dag import DAG
+
+FAILED_STATES = ("failed", "upstream_failed")
+#: The conf given to ``dag.test``/the CLI, kept as given (a deployment run has only its parameters).
+_run_conf: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("airflow_run_conf", default=None)
+#: Results of finished runs in this process, by flow run id, for ``dag.test`` to pick up.
+_results: dict[str, DagRunResult] = {}
+
+
+@dataclass
+class DagRunResult:
+    """How a DAG run ended: ``state`` by the leaf rule and each task's Airflow state."""
+
+    dag_id: str
+    run_id: str
+    state: str
+    tasks: dict[str, str] = field(default_factory=dict)
+    flow_run_id: str | None = None
+    message: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"dag_id": self.dag_id, "state": self.state, "tasks": dict(self.tasks)}
+
+    def get_task_instance(self, task_id: str) -> Any:
+        from types import SimpleNamespace
+
+        return SimpleNamespace(task_id=task_id, state=self.tasks.get(task_id))
+
+
+@task(cache_policy=NO_CACHE)
+def run_task_instance(ti: TaskInstance) -> State | None:
+    """The Prefect task run of one Airflow task (retried by Prefect as Airflow would)."""
+    if ti.run() == "skipped":
+        return Completed(name="Skipped", message=f"{ti.task_id} skipped")
+    return None
+
+
+@task(cache_policy=NO_CACHE, retries=0)
+def mark_task_instance(task_id: str, state: str) -> State:
+    """A task run that shows an Airflow task which did not run, in its Airflow state."""
+    if state == "skipped":
+        return Completed(name="Skipped", message=f"{task_id} skipped by its trigger rule or a branch")
+    return Failed(name="UpstreamFailed", message=f"{task_id}: an upstream task failed")
+
+
+class _Scheduler:
+    """Decides, submits and collects the task instances of one run."""
+
+    def __init__(self, dag: DAG, dag_run: DagRun, params: dict[str, Any]) -> None:
+        self.dag = dag
+        self.order = dag.topological_sort()
+        self.dag_run = dag_run
+        self.tis = {t.task_id: TaskInstance(t, dag_run, _task_params(dag, t, dag_run.conf, params)) for t in self.order}
+        self.states: dict[str, str] = {}
+        self.running: dict[cf.Future, tuple[str, Any]] = {}
+
+    def run(self) -> dict[str, str]:
+        while True:
+            self._schedule()
+            if len(self.states) == len(self.order):
+                return {t.task_id: self.states[t.task_id] for t in self.order}
+            if not self.running:  # cannot happen with a valid decide(); fail loudly if it does
+                stuck = [t.task_id for t in self.order if t.task_id not in self.states]
+                raise RuntimeError(f"DAG {self.dag.dag_id}: no task can run, stuck: {stuck}")
+            done, _ = cf.wait(list(self.running), return_when=cf.FIRST_COMPLETED)
+            for wrapped in done:
+                self._collect(wrapped)
+
+    def _schedule(self) -> None:
+        changed = True
+        busy = {task_id for task_id, _ in self.running.values()}
+        while changed:
+            changed = False
+            for op in self.order:
+                task_id = op.task_id
+                if task_id in self.states or task_id in busy:
+                    continue
+                ups = op.upstream_task_ids
+                verdict = decide(op.trigger_rule, [self.states[u] for u in ups if u in self.states], len(ups))
+                if verdict == "run":
+                    self._submit(op)
+                    busy.add(task_id)
+                elif verdict is not None:
+                    self._mark(task_id, verdict)
+                    changed = True
+
+    def _submit(self, op: BaseOperator) -> None:
+        ti = self.tis[op.task_id]
+        delays = op.retry_delays(self.dag_run.logical_date.isoformat())
+        runner = run_task_instance.with_options(
+            name=op.task_id,
+            task_run_name=op.task_id,
+            retries=min(op.retries, 50),
+            retry_delay_seconds=delays[:50] if op.retry_exponential_backoff else op.retry_delay.total_seconds(),
+            retry_condition_fn=lambda *_: not ti.no_retry,
+        )
+        future = runner.submit(ti)
+        self.running[future.wrapped_future] = (op.task_id, future)
+
+    def _collect(self, wrapped: cf.Future) -> None:
+        task_id, future = self.running.pop(wrapped)
+        future.wait()  # the state is stale until then (airflow-on-prefect.md §0.7)
+        ti = self.tis[task_id]
+        ok = future.state.is_completed() and ti.state in ("success", "skipped")
+        ti.state = ti.state if ok else "failed"
+        self.states[task_id] = ti.state
+        if ti.state == "success":
+            for skipped in sorted(ti.skip_ids):
+                if skipped not in self.states and skipped not in {t for t, _ in self.running.values()}:
+                    self._mark(skipped, "skipped")
+
+    def _mark(self, task_id: str, state: str) -> None:
+        self.states[task_id] = state
+        self.tis[task_id].state = state
+        mark_task_instance.with_options(name=task_id, task_run_name=task_id)(task_id, state, return_state=True)
+
+
+def _task_params(dag: DAG, op: BaseOperator, conf: dict[str, Any], dag_params: dict[str, Any]) -> dict[str, Any]:
+    """Airflow's ``process_params``: DAG params, the task's own params, then the run's conf, validated."""
+    own = {k: p for k, p in op.params.items() if k not in dag.params or dag.params.get_param(k) is not p}
+    if not own:
+        return dag_params
+    import copy
+
+    params = copy.deepcopy(dag.params)
+    params.update(op.params)
+    params.update(conf)
+    return params.validate()
+
+
+def run_dag_flow(dag: DAG, given: Mapping[str, Any]) -> State:
+    """The body of the DAG's flow: validate the params, run the graph, apply the leaf rule."""
+    from prefect.runtime import flow_run
+
+    test_conf = _run_conf.get()
+    conf = dict(test_conf) if test_conf is not None else _explicit(dag, given)
+    params = dag.resolve_params({**given, **conf})
+    logical_date = _logical_date(flow_run.get_scheduled_start_time())
+    run_id = flow_run.get_name() or f"manual__{logical_date.isoformat()}"
+    dag_run = DagRun(dag, run_id, conf, logical_date)
+    states = _Scheduler(dag, dag_run, params).run()
+    failed_leaves = [t.task_id for t in dag.leaves if states[t.task_id] in FAILED_STATES]
+    dag_run.state = "failed" if failed_leaves else "success"
+    _run_dag_callback(dag, dag_run, params)
+    message = (
+        f"DAG run failed: leaf task(s) {', '.join(failed_leaves)} failed (Airflow's leaf rule)"
+        if failed_leaves
+        else "DAG run succeeded: every leaf task succeeded or was skipped (Airflow's leaf rule)"
+    )
+    result = DagRunResult(dag.dag_id, run_id, dag_run.state, states, flow_run.get_id(), message)
+    _publish(result)
+    return Failed(message=message) if failed_leaves else Completed(message=message)
+
+
+def _explicit(dag: DAG, given: Mapping[str, Any]) -> dict[str, Any]:
+    """``dag_run.conf`` of a run started with parameters: those that differ from the defaults."""
+    return {k: v for k, v in given.items() if k not in dag.params or dag.params.get_param(k).value != v}
+
+
+def _logical_date(value: Any) -> datetime:
+    return pendulum.instance(value) if isinstance(value, datetime) else pendulum.now("UTC")
+
+
+def _run_dag_callback(dag: DAG, dag_run: DagRun, params: dict[str, Any]) -> None:
+    callbacks = dag.on_failure_callback if dag_run.state == "failed" else dag.on_success_callback
+    reason = "task_failure" if dag_run.state == "failed" else "success"
+    context = {"dag": dag, "dag_run": dag_run, "run_id": dag_run.run_id, "params": params, "reason": reason}
+    for callback in callbacks if isinstance(callbacks, list) else [callbacks] if callbacks else []:
+        try:
+            callback(context)
+        except Exception:
+            import logging
+
+            logging.getLogger("airflow.dag").exception("DAG %s: %s callback failed", dag.dag_id, reason)
+
+
+def _publish(result: DagRunResult) -> None:
+    """Keep the result for ``dag.test`` and show the task states as an artifact in the UI."""
+    from prefect.artifacts import create_table_artifact
+
+    if result.flow_run_id:
+        _results[result.flow_run_id] = result
+    key = re.sub(r"[^a-z0-9-]+", "-", f"airflow-{result.dag_id}".lower()).strip("-")
+    create_table_artifact(
+        table=[{"task_id": t, "state": s} for t, s in result.tasks.items()],
+        key=key,
+        description=f"Airflow task states of {result.run_id}: DAG run {result.state}",
+    )
+
+
+def test_dag(dag: DAG, run_conf: Mapping[str, Any] | None, execution_date: datetime | None = None) -> DagRunResult:
+    """``dag.test()``: validate the conf before any run exists, run the flow here, return its result."""
+    dag.check_cycle()
+    conf = dict(run_conf or {})
+    dag.resolve_params(conf)  # a bad conf raises ParamValidationError; no run is created
+    declared = {k: v for k, v in conf.items() if k in dag.params}
+    token = _run_conf.set(conf)
+    try:
+        state = dag(**declared, return_state=True)
+    finally:
+        _run_conf.reset(token)
+    flow_run_id = str(state.state_details.flow_run_id)
+    result = _results.pop(flow_run_id, None)
+    if result is None:  # the flow failed before its graph ran
+        return DagRunResult(dag.dag_id, "", "failed", {}, flow_run_id, state.message or "")
+    return result

@@ -1,0 +1,339 @@
+"""One Airflow task instance of one DAG run: its template context, XCom and execution.
+
+``TaskInstance.run`` is the body of the Prefect task run that stands for the Airflow task, with
+Airflow's order of things: render the templates on a copy of the operator, ``pre_execute``,
+``execute`` (bounded by ``execution_timeout``), ``post_execute``, push the return value, then the
+callbacks. ``AirflowSkipException`` ends it as skipped; ``AirflowFailException`` and
+``AirflowSensorTimeout`` fail it without retries; any other error fails the try and Prefect
+retries it while ``retries`` are left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import threading
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import pendulum
+
+from lexis_prefect.airflow.exceptions import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+)
+from lexis_prefect.airflow.templating import macros
+from lexis_prefect.airflow.xcom_arg import XCOM_RETURN_KEY
+
+if TYPE_CHECKING:
+    from lexis_prefect.airflow.baseoperator import BaseOperator
+    from lexis_prefect.airflow.dag import DAG
+
+_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("airflow_context", default=None)
+
+
+class TaskTimedOut(AirflowException):
+    """``execution_timeout`` passed; the try fails and may be retried (Airflow's AirflowTaskTimeout)."""
+
+
+def get_current_context() -> dict[str, Any]:
+    """The running task's template context (``airflow.operators.python.get_current_context``)."""
+    context = _context.get()
+    if context is None:
+        raise AirflowException(
+            "Current context was requested but no context was found! Are you running within an airflow task?"
+        )
+    return context
+
+
+class XComStore:
+    """The XComs of one DAG run, in memory: tasks of a run share the flow's process."""
+
+    def __init__(self) -> None:
+        self._values: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    def push(self, task_id: str, key: str, value: Any) -> None:
+        with self._lock:
+            self._values.pop((task_id, key), None)  # re-pushed keys move to the end (newest)
+            self._values[(task_id, key)] = value
+
+    def clear(self, task_id: str) -> None:
+        with self._lock:
+            for k in [k for k in self._values if k[0] == task_id]:
+                del self._values[k]
+
+    def pull(self, task_id: str | None, key: str | None, default: Any) -> Any:
+        with self._lock:
+            for (t, k), value in reversed(self._values.items()):
+                if (task_id is None or t == task_id) and (key is None or k == key):
+                    return value
+        return default
+
+    def keys(self) -> list[tuple[str, str]]:
+        with self._lock:
+            return list(self._values)
+
+
+class VariableAccessor:
+    """``{{ var.value.x }}`` / ``{{ var.json.x }}``, served by Prefect Variables."""
+
+    def __init__(self, deserialize_json: bool) -> None:
+        self._json = deserialize_json
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self.get(name)
+
+    def get(self, name: str, default: Any = ...) -> Any:
+        import json
+
+        from prefect.variables import Variable
+
+        missing = object()
+        value = Variable.get(name, default=missing)
+        if value is missing:
+            if default is ...:
+                raise KeyError(f"Variable {name} does not exist")
+            return default
+        if self._json and isinstance(value, str):
+            return json.loads(value)
+        if not self._json and not isinstance(value, str):
+            return json.dumps(value)
+        return value
+
+
+class DagRun:
+    """What a task sees of its run (``dag_run`` in the context)."""
+
+    run_type = "manual"
+    external_trigger = True
+
+    def __init__(self, dag: DAG, run_id: str, conf: dict[str, Any], logical_date: datetime) -> None:
+        self.dag = dag
+        self.dag_id = dag.dag_id
+        self.run_id = run_id
+        self.conf = conf
+        self.logical_date = self.execution_date = pendulum.instance(logical_date)
+        self.start_date = self.logical_date
+        self.data_interval_start = self.data_interval_end = self.logical_date
+        self.xcoms = XComStore()
+        self.task_instances: dict[str, TaskInstance] = {}
+        self.state = "running"
+
+    def get_task_instance(self, task_id: str) -> TaskInstance | None:
+        return self.task_instances.get(task_id)
+
+    def get_task_instances(self, state: Iterable[str] | None = None) -> list[TaskInstance]:
+        wanted = set(state) if state is not None else None
+        return [ti for ti in self.task_instances.values() if wanted is None or ti.state in wanted]
+
+
+class TaskInstance:
+    """An Airflow task in one run: ``ti`` / ``task_instance`` in the context."""
+
+    map_index = -1
+
+    def __init__(self, task: BaseOperator, dag_run: DagRun, params: dict[str, Any]) -> None:
+        self.task = task
+        self.task_id = task.task_id
+        self.dag_id = dag_run.dag_id
+        self.run_id = dag_run.run_id
+        self.dag_run = dag_run
+        self.params = params
+        self.try_number = 0
+        self.max_tries = task.retries
+        self.state: str | None = None
+        self.no_retry = False
+        self.skip_ids: set[str] = set()
+        self.start_date: datetime | None = None
+        self.end_date: datetime | None = None
+        dag_run.task_instances[self.task_id] = self
+
+    @property
+    def logical_date(self) -> datetime:
+        return self.dag_run.logical_date
+
+    execution_date = logical_date
+
+    # -- XCom -------------------------------------------------------------------------------
+    def xcom_push(self, key: str, value: Any, execution_date: datetime | None = None, **_: Any) -> None:
+        self.dag_run.xcoms.push(self.task_id, key, value)
+
+    def xcom_pull(
+        self,
+        task_ids: str | Iterable[str] | None = None,
+        dag_id: str | None = None,
+        key: str | None = XCOM_RETURN_KEY,
+        include_prior_dates: bool = False,
+        session: Any = None,
+        *,
+        map_indexes: Any = None,
+        default: Any = None,
+    ) -> Any:
+        """Airflow's pull: one task id (or None) gives one value, a list of ids a list in that order."""
+        if dag_id is not None and dag_id != self.dag_id:
+            return default  # other DAGs' runs are out of reach (documented)
+        store = self.dag_run.xcoms
+        if task_ids is None or isinstance(task_ids, str):
+            return store.pull(task_ids, key, default)
+        return [v for v in (store.pull(t, key, _MISSING) for t in task_ids) if v is not _MISSING]
+
+    # -- context ----------------------------------------------------------------------------
+    def get_template_context(self, task: BaseOperator | None = None) -> dict[str, Any]:
+        task = task or self.task
+        run = self.dag_run
+        date = run.logical_date
+        ds = date.strftime("%Y-%m-%d")
+        ds_nodash = ds.replace("-", "")
+        ts = date.isoformat()
+        from lexis_prefect.airflow.templating import FILTERS
+
+        return {
+            "dag": task.dag,
+            "dag_run": run,
+            "data_interval_start": run.data_interval_start,
+            "data_interval_end": run.data_interval_end,
+            "ds": ds,
+            "ds_nodash": ds_nodash,
+            "execution_date": date,
+            "logical_date": date,
+            "expanded_ti_count": None,
+            "inlets": [],
+            "outlets": [],
+            "macros": macros,
+            "map_index_template": None,
+            "params": self.params,
+            "prev_ds": None,
+            "prev_ds_nodash": None,
+            "prev_execution_date": None,
+            "prev_execution_date_success": None,
+            "prev_start_date_success": None,
+            "prev_end_date_success": None,
+            "prev_data_interval_start_success": None,
+            "prev_data_interval_end_success": None,
+            "next_ds": None,
+            "next_ds_nodash": None,
+            "next_execution_date": None,
+            "run_id": run.run_id,
+            "task": task,
+            "task_instance": self,
+            "ti": self,
+            "task_instance_key_str": f"{self.dag_id}__{self.task_id}__{ds_nodash}",
+            "test_mode": False,
+            "templates_dict": None,
+            "try_number": self.try_number,
+            "ts": ts,
+            "ts_nodash": FILTERS["ts_nodash"](date),
+            "ts_nodash_with_tz": FILTERS["ts_nodash_with_tz"](date),
+            "tomorrow_ds": macros.ds_add(ds, 1),
+            "tomorrow_ds_nodash": macros.ds_add(ds, 1).replace("-", ""),
+            "yesterday_ds": macros.ds_add(ds, -1),
+            "yesterday_ds_nodash": macros.ds_add(ds, -1).replace("-", ""),
+            "var": {"json": VariableAccessor(True), "value": VariableAccessor(False)},
+        }
+
+    # -- execution --------------------------------------------------------------------------
+    def run(self) -> str:
+        """One try of the task; returns ``"success"`` or ``"skipped"``, raises on failure."""
+        self.try_number += 1
+        self.start_date = pendulum.now("UTC")
+        self.dag_run.xcoms.clear(self.task_id)
+        task = self.task.prepare_for_execution()
+        context = self.get_template_context(task)
+        token = _context.set(context)
+        try:
+            task.render_template_fields(context)
+            _call_all(task.on_execute_callback, context, task)
+            task.pre_execute(context)
+            result = _execute(task, context)
+            task.post_execute(context, result)
+            self._push_result(task, result)
+        except AirflowSkipException as exc:
+            self.state = "skipped"
+            task.log.info("Task %s skipped: %s", self.task_id, exc)
+            _call_all(task.on_skipped_callback, context, task)
+            return "skipped"
+        except Exception as exc:
+            self.no_retry = isinstance(exc, (AirflowFailException, AirflowSensorTimeout))
+            last_try = self.no_retry or self.try_number > self.task.retries
+            context["exception"] = exc
+            _call_all(task.on_failure_callback if last_try else task.on_retry_callback, context, task)
+            raise
+        finally:
+            self.end_date = pendulum.now("UTC")
+            _context.reset(token)
+        self.state = "success"
+        _call_all(task.on_success_callback, context, task)
+        return "success"
+
+    def _push_result(self, task: BaseOperator, result: Any) -> None:
+        if not task.do_xcom_push or result is None:
+            return
+        if task.multiple_outputs:
+            if not isinstance(result, dict):
+                raise TypeError(f"Returned output was type {type(result)} expected dictionary for multiple_outputs")
+            for key in result:
+                if not isinstance(key, str):
+                    raise TypeError(
+                        "Returned dictionary keys must be strings when using multiple_outputs, "
+                        f"found {key} ({type(key)}) instead"
+                    )
+            for key, value in result.items():
+                self.xcom_push(key, value)
+        self.xcom_push(XCOM_RETURN_KEY, result)
+
+    def __repr__(self) -> str:
+        return f"<TaskInstance: {self.dag_id}.{self.task_id} {self.run_id} [{self.state}]>"
+
+
+_MISSING = object()
+
+
+def _call_all(callbacks: Callable | list[Callable] | None, context: dict[str, Any], task: BaseOperator) -> None:
+    """Run Airflow callbacks; like Airflow, a failing callback is logged and does not change the state."""
+    for callback in callbacks if isinstance(callbacks, list) else [callbacks] if callbacks else []:
+        try:
+            callback(context)
+        except Exception:
+            task.log.exception("Error when executing %s callback", getattr(callback, "__name__", callback))
+
+
+def _call_execute(task: BaseOperator, context: dict[str, Any]) -> Any:
+    if inspect.iscoroutinefunction(task.execute):
+        return asyncio.run(task.execute(context))
+    return task.execute(context)
+
+
+def _execute(task: BaseOperator, context: dict[str, Any]) -> Any:
+    """``task.execute(context)``, abandoned with ``on_kill()`` once ``execution_timeout`` passes.
+
+    A Python thread cannot be stopped from outside: on timeout the try fails at once and
+    ``on_kill`` stops what the operator started (BashOperator's process); a plain Python callable
+    keeps running in the background until it returns (documented in docs/airflow-compat.md).
+    """
+    if task.execution_timeout is None:
+        return _call_execute(task, context)
+    outcome: dict[str, Any] = {}
+    run_context = contextvars.copy_context()
+
+    def target() -> None:
+        try:
+            outcome["result"] = run_context.run(_call_execute, task, context)
+        except BaseException as exc:  # handed to the waiting thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name=f"airflow-task-{task.task_id}", daemon=True)
+    thread.start()
+    thread.join(task.execution_timeout.total_seconds())
+    if thread.is_alive():
+        task.on_kill()
+        raise TaskTimedOut(f"Timeout: {task.task_id} ran longer than execution_timeout={task.execution_timeout}")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("result")

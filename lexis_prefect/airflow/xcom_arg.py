@@ -1,0 +1,87 @@
+"""``XComArg``: a reference to a task's XCom, resolved when a downstream task runs.
+
+``op.output``, the value a TaskFlow ``@task`` call returns, and ``value["key"]`` are XComArgs.
+Used in another operator's templated arguments they make that task downstream (at construction,
+as in Airflow) and are replaced by the pulled value right before ``execute``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from lexis_prefect.airflow.baseoperator import DependencyMixin
+from lexis_prefect.airflow.exceptions import XComNotFound
+
+if TYPE_CHECKING:
+    from lexis_prefect.airflow.baseoperator import BaseOperator
+
+XCOM_RETURN_KEY = "return_value"
+_MISSING = object()
+
+
+class XComArg(DependencyMixin):
+    """The XCom ``key`` of ``operator`` (its return value by default)."""
+
+    def __init__(self, operator: BaseOperator, key: str = XCOM_RETURN_KEY) -> None:
+        self.operator = operator
+        self.key = key
+
+    def __getitem__(self, key: str) -> XComArg:
+        """``result["x"]``: the ``x`` XCom of a ``multiple_outputs`` task."""
+        return XComArg(self.operator, key)
+
+    def __iter__(self) -> Any:
+        raise TypeError("'XComArg' object is not iterable")
+
+    @property
+    def roots(self) -> list[BaseOperator]:
+        return [self.operator]
+
+    leaves = roots
+
+    def set_upstream(self, other: Any) -> None:
+        self.operator.set_upstream(other)
+
+    def set_downstream(self, other: Any) -> None:
+        self.operator.set_downstream(other)
+
+    def resolve(self, context: dict[str, Any]) -> Any:
+        value = context["ti"].xcom_pull(task_ids=self.operator.task_id, key=self.key, default=_MISSING)
+        if value is _MISSING:
+            raise XComNotFound(
+                f"XComArg result from {self.operator.task_id} at {context['dag'].dag_id} with key={self.key!r} is not found!"
+            )
+        return value
+
+    def __repr__(self) -> str:
+        return f"XComArg({self.operator!r}, key={self.key!r})"
+
+    def __str__(self) -> str:
+        """A template that pulls the value, so an XComArg formatted into a string still works."""
+        task_id, key = self.operator.task_id, self.key
+        return f"{{{{ task_instance.xcom_pull(task_ids='{task_id}', dag_id='{self.operator.dag_id}', key='{key}') }}}}"
+
+
+def _iter_xcomargs(value: Any, seen: set[int]) -> Any:
+    if id(value) in seen:
+        return
+    if isinstance(value, XComArg):
+        yield value
+    elif isinstance(value, (list, tuple, set)):
+        for v in value:
+            yield from _iter_xcomargs(v, seen)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _iter_xcomargs(v, seen)
+    elif hasattr(value, "template_fields") and not isinstance(value, type):
+        seen.add(id(value))
+        for name in value.template_fields:
+            yield from _iter_xcomargs(getattr(value, name, None), seen)
+
+
+def set_xcomargs_dependencies(operator: BaseOperator) -> None:
+    """Make every task whose XComArg appears in ``operator``'s templated arguments its upstream."""
+    seen = {id(operator)}
+    for name in operator.template_fields:
+        for arg in _iter_xcomargs(getattr(operator, name, None), seen):
+            operator.set_upstream(arg.operator)
