@@ -178,6 +178,104 @@ def _self_check_flow() -> Any:
     return self_check
 
 
+airflow_app = typer.Typer(
+    name="airflow",
+    help="Run Airflow 2 DAG files unchanged on Prefect (the Airflow-compat shim).",
+    no_args_is_help=True,
+)
+app.add_typer(airflow_app)
+
+
+def _load_dag(path: str, dag_id: Optional[str]) -> Any:
+    """The DAG of ``path`` on the shim; a file that cannot be loaded exits 2 with the reason."""
+    from lexis_prefect.airflow.loader import DagFileError, load_dag
+
+    try:
+        return load_dag(path, dag_id)
+    except DagFileError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@airflow_app.command("test")
+def airflow_test(
+    dag_file: Annotated[str, typer.Argument(help="An Airflow DAG file (.py).")],
+    dag_id: Annotated[Optional[str], typer.Option("--dag-id", help="The DAG to run when the file holds several.")] = None,
+    conf: Annotated[Optional[str], typer.Option("--conf", help="The run's conf as a JSON object (Airflow's dag_run.conf).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line: dag_id, state, tasks.")] = False,
+) -> None:
+    """Run one DAG once on Prefect, like Airflow's `dags test`: exit 0 on success, 1 on failure, 2 on bad input."""
+    from lexis_prefect.airflow.exceptions import ParamValidationError
+
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    run_conf = _conf(conf)
+    dag = _load_dag(dag_file, dag_id)
+    try:
+        result = dag.test(run_conf=run_conf)
+    except ParamValidationError as exc:
+        typer.echo(f"error: invalid conf for DAG {dag.dag_id}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps(result.to_json()))
+    else:
+        width = max((len(t) for t in result.tasks), default=0)
+        for task_id, state in result.tasks.items():
+            typer.echo(f"{task_id:<{width}}  {state}")
+        typer.echo(f"DAG {result.dag_id} run {result.run_id}: {result.state}")
+    raise typer.Exit(0 if result.state == "success" else 1)
+
+
+@airflow_app.command("list")
+def airflow_list(
+    dag_file: Annotated[str, typer.Argument(help="An Airflow DAG file (.py).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")] = False,
+) -> None:
+    """List the DAGs of a file: ids, params, tasks (with trigger rules) and edges."""
+    from lexis_prefect.airflow.loader import DagFileError, load_dags
+
+    try:
+        dags = load_dags(dag_file)
+    except DagFileError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    listing = {dag_id: _describe_dag(dag) for dag_id, dag in dags.items()}
+    if as_json:
+        typer.echo(json.dumps(listing))
+        return
+    for dag_id, info in listing.items():
+        typer.echo(f"DAG {dag_id}  params: {', '.join(info['params']) or '-'}")
+        for task in info["tasks"]:
+            typer.echo(f"  {task['task_id']}  ({task['operator']}, {task['trigger_rule']})")
+        for up, down in info["edges"]:
+            typer.echo(f"  {up} >> {down}")
+
+
+def _describe_dag(dag: Any) -> dict[str, Any]:
+    tasks = dag.topological_sort()
+    return {
+        "params": list(dag.params),
+        "tasks": [
+            {"task_id": t.task_id, "operator": t.task_type, "trigger_rule": str(t.trigger_rule.value)}
+            for t in tasks
+        ],
+        "edges": [[t.task_id, d] for t in tasks for d in sorted(t.downstream_task_ids)],
+    }
+
+
+def _conf(text: Optional[str]) -> dict[str, Any]:
+    if text is None:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        typer.echo(f"error: --conf is not valid JSON: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if not isinstance(value, dict):
+        typer.echo(f"error: --conf must be a JSON object, got {type(value).__name__}", err=True)
+        raise typer.Exit(2)
+    return value
+
+
 def main() -> None:
     app()
 
