@@ -1,0 +1,1 @@
+"""``airflow.operators`` (lexis-prefect shim facade): only the submodules listed in docs/airflow-compat.md."""

@@ -1,0 +1,5 @@
+"""``airflow.operators.empty`` (lexis-prefect shim facade)."""
+
+from lexis_prefect.airflow.operators import EmptyOperator
+
+__all__ = ["EmptyOperator"]

@@ -1,0 +1,1 @@
+"""``airflow.utils`` (lexis-prefect shim facade): only the submodules listed in docs/airflow-compat.md."""

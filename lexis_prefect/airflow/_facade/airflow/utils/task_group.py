@@ -1,0 +1,5 @@
+"""``airflow.utils.task_group`` (lexis-prefect shim facade)."""
+
+from lexis_prefect.airflow.task_group import TaskGroup
+
+__all__ = ["TaskGroup"]
