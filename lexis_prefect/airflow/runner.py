@@ -25,6 +25,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, Failed, State
 
+from lexis_prefect.airflow.exceptions import AirflowFailException, AirflowSensorTimeout
 from lexis_prefect.airflow.taskinstance import DagRun, TaskInstance
 from lexis_prefect.airflow.trigger_rule import decide
 
@@ -75,6 +76,29 @@ def mark_task_instance(task_id: str, state: str) -> State:
     return Failed(name="UpstreamFailed", message=f"{task_id}: an upstream task failed")
 
 
+def _no_retry(task: Any, task_run: Any, state: State) -> bool:
+    """Prefect's retry condition: Airflow retries any error but a fail-now or a sensor timeout."""
+    error = state.result(raise_on_failure=False)
+    return not isinstance(error, (AirflowFailException, AirflowSensorTimeout))
+
+
+def prefect_task(op: BaseOperator, logical_date: str) -> Any:
+    """The Prefect task that runs ``op``: named by its task id, with its retries (made once per operator)."""
+    cached = op.__dict__.get("_prefect_task")
+    if cached is not None and not op.retry_exponential_backoff:
+        return cached
+    delays = op.retry_delays(logical_date)
+    made = run_task_instance.with_options(
+        name=op.task_id,
+        task_run_name=op.task_id,
+        retries=min(op.retries, 50),
+        retry_delay_seconds=delays[:50] if op.retry_exponential_backoff else op.retry_delay.total_seconds(),
+        retry_condition_fn=_no_retry,
+    )
+    op.__dict__["_prefect_task"] = made
+    return made
+
+
 class _Scheduler:
     """Decides, submits and collects the task instances of one run."""
 
@@ -84,62 +108,55 @@ class _Scheduler:
         self.dag_run = dag_run
         self.tis = {t.task_id: TaskInstance(t, dag_run, _task_params(dag, t, dag_run.conf, params)) for t in self.order}
         self.states: dict[str, str] = {}
+        self.submitted: set[str] = set()
         self.running: dict[cf.Future, tuple[str, Any]] = {}
 
     def run(self) -> dict[str, str]:
-        while True:
-            self._schedule()
-            if len(self.states) == len(self.order):
-                return {t.task_id: self.states[t.task_id] for t in self.order}
+        self._schedule(self.order)
+        while len(self.states) < len(self.order):
             if not self.running:  # cannot happen with a valid decide(); fail loudly if it does
                 stuck = [t.task_id for t in self.order if t.task_id not in self.states]
                 raise RuntimeError(f"DAG {self.dag.dag_id}: no task can run, stuck: {stuck}")
             done, _ = cf.wait(list(self.running), return_when=cf.FIRST_COMPLETED)
             for wrapped in done:
-                self._collect(wrapped)
+                self._schedule(self._collect(wrapped))
+        return {t.task_id: self.states[t.task_id] for t in self.order}
 
-    def _schedule(self) -> None:
-        changed = True
-        busy = {task_id for task_id, _ in self.running.values()}
-        while changed:
-            changed = False
-            for op in self.order:
-                task_id = op.task_id
-                if task_id in self.states or task_id in busy:
-                    continue
-                ups = op.upstream_task_ids
-                verdict = decide(op.trigger_rule, [self.states[u] for u in ups if u in self.states], len(ups))
-                if verdict == "run":
-                    self._submit(op)
-                    busy.add(task_id)
-                elif verdict is not None:
-                    self._mark(task_id, verdict)
-                    changed = True
+    def _schedule(self, candidates: list[BaseOperator]) -> None:
+        """Decide ``candidates`` (and, when one is marked, its downstream in turn)."""
+        todo = list(candidates)
+        while todo:
+            op = todo.pop(0)
+            task_id = op.task_id
+            if task_id in self.states or task_id in self.submitted:
+                continue
+            ups = op.upstream_task_ids
+            verdict = decide(op.trigger_rule, [self.states[u] for u in ups if u in self.states], len(ups))
+            if verdict == "run":
+                self._submit(op)
+            elif verdict is not None:
+                self._mark(task_id, verdict)
+                todo.extend(op.downstream_list)
 
     def _submit(self, op: BaseOperator) -> None:
-        ti = self.tis[op.task_id]
-        delays = op.retry_delays(self.dag_run.logical_date.isoformat())
-        runner = run_task_instance.with_options(
-            name=op.task_id,
-            task_run_name=op.task_id,
-            retries=min(op.retries, 50),
-            retry_delay_seconds=delays[:50] if op.retry_exponential_backoff else op.retry_delay.total_seconds(),
-            retry_condition_fn=lambda *_: not ti.no_retry,
-        )
-        future = runner.submit(ti)
+        self.submitted.add(op.task_id)
+        future = prefect_task(op, self.dag_run.logical_date.isoformat()).submit(self.tis[op.task_id])
         self.running[future.wrapped_future] = (op.task_id, future)
 
-    def _collect(self, wrapped: cf.Future) -> None:
+    def _collect(self, wrapped: cf.Future) -> list[BaseOperator]:
+        """Record a finished task's Airflow state; return the tasks to decide next."""
         task_id, future = self.running.pop(wrapped)
         future.wait()  # the state is stale until then (airflow-on-prefect.md §0.7)
         ti = self.tis[task_id]
         ok = future.state.is_completed() and ti.state in ("success", "skipped")
         ti.state = ti.state if ok else "failed"
         self.states[task_id] = ti.state
+        next_ops = list(ti.task.downstream_list)
         if ti.state == "success":
-            for skipped in sorted(ti.skip_ids):
-                if skipped not in self.states and skipped not in {t for t, _ in self.running.values()}:
-                    self._mark(skipped, "skipped")
+            for skipped in sorted(ti.skip_ids - self.submitted - set(self.states)):
+                self._mark(skipped, "skipped")
+                next_ops.extend(self.dag.get_task(skipped).downstream_list)
+        return next_ops
 
     def _mark(self, task_id: str, state: str) -> None:
         self.states[task_id] = state

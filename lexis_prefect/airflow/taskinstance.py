@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import inspect
 import threading
 from collections.abc import Callable, Iterable
@@ -125,6 +126,13 @@ class DagRun:
         self.xcoms = XComStore()
         self.task_instances: dict[str, TaskInstance] = {}
         self.state = "running"
+
+    @functools.cached_property
+    def jinja_env(self) -> Any:
+        """One Jinja environment per run (stateless: ``cache_size=0``), not one per task."""
+        from lexis_prefect.airflow.templating import template_env
+
+        return template_env(self.dag)
 
     def get_task_instance(self, task_id: str) -> TaskInstance | None:
         return self.task_instances.get(task_id)
@@ -248,7 +256,7 @@ class TaskInstance:
         context = self.get_template_context(task)
         token = _context.set(context)
         try:
-            task.render_template_fields(context)
+            task.render_template_fields(context, self.dag_run.jinja_env)
             _call_all(task.on_execute_callback, context, task)
             task.pre_execute(context)
             result = _execute(task, context)
