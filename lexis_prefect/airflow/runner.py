@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextvars
+import copy
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -102,11 +103,11 @@ def prefect_task(op: BaseOperator, logical_date: str) -> Any:
 class _Scheduler:
     """Decides, submits and collects the task instances of one run."""
 
-    def __init__(self, dag: DAG, dag_run: DagRun, params: dict[str, Any]) -> None:
+    def __init__(self, dag: DAG, dag_run: DagRun) -> None:
         self.dag = dag
         self.order = dag.topological_sort()
         self.dag_run = dag_run
-        self.tis = {t.task_id: TaskInstance(t, dag_run, _task_params(dag, t, dag_run.conf, params)) for t in self.order}
+        self.tis = {t.task_id: TaskInstance(t, dag_run, _task_params(dag, t, dag_run.conf)) for t in self.order}
         self.states: dict[str, str] = {}
         self.submitted: set[str] = set()
         self.running: dict[cf.Future, tuple[str, Any]] = {}
@@ -164,15 +165,16 @@ class _Scheduler:
         mark_task_instance.with_options(name=task_id, task_run_name=task_id)(task_id, state, return_state=True)
 
 
-def _task_params(dag: DAG, op: BaseOperator, conf: dict[str, Any], dag_params: dict[str, Any]) -> dict[str, Any]:
-    """Airflow's ``process_params``: DAG params, the task's own params, then the run's conf, validated."""
-    own = {k: p for k, p in op.params.items() if k not in dag.params or dag.params.get_param(k) is not p}
-    if not own:
-        return dag_params
-    import copy
+def _task_params(dag: DAG, op: BaseOperator, conf: dict[str, Any]) -> dict[str, Any]:
+    """Airflow's ``process_params``: DAG params, the task's own params, then the run's conf, validated.
 
+    Copies throughout: resolving a Param stores the value in it (Airflow does so too), and the
+    DAG's and the operator's Params must come out of a run as they went in.
+    """
+    if not op.params and not dag.params:
+        return {}
     params = copy.deepcopy(dag.params)
-    params.update(op.params)
+    params.update(copy.deepcopy(op.params))
     params.update(conf)
     return params.validate()
 
@@ -187,7 +189,7 @@ def run_dag_flow(dag: DAG, given: Mapping[str, Any]) -> State:
     logical_date = _logical_date(flow_run.get_scheduled_start_time())
     run_id = flow_run.get_name() or f"manual__{logical_date.isoformat()}"
     dag_run = DagRun(dag, run_id, conf, logical_date)
-    states = _Scheduler(dag, dag_run, params).run()
+    states = _Scheduler(dag, dag_run).run()
     failed_leaves = [t.task_id for t in dag.leaves if states[t.task_id] in FAILED_STATES]
     dag_run.state = "failed" if failed_leaves else "success"
     _run_dag_callback(dag, dag_run, params)

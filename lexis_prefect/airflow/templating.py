@@ -110,8 +110,8 @@ def render_template(
         is_file = operator.template_ext and value.endswith(tuple(operator.template_ext))
         template = env.get_template(value) if is_file else env.from_string(value)
         return _render(template, context)
-    if isinstance(value, XComArg):
-        return value.resolve(context)
+    if isinstance(value, XComArg) or getattr(type(value), "_airflow_resolvable", False):
+        return value.resolve(context)  # XComArg, DagParam (Airflow's ResolveMixin)
     if value.__class__ is tuple:
         return tuple(render_template(operator, v, context, env, seen) for v in value)
     if isinstance(value, tuple):  # named tuple

@@ -47,6 +47,8 @@ class XComArg(DependencyMixin):
 
     def resolve(self, context: dict[str, Any]) -> Any:
         value = context["ti"].xcom_pull(task_ids=self.operator.task_id, key=self.key, default=_MISSING)
+        if value is _MISSING and (self.key == XCOM_RETURN_KEY or getattr(self.operator, "multiple_outputs", False)):
+            return None  # Airflow 2.10: a task that returned None pushed nothing; its XComArg is None
         if value is _MISSING:
             raise XComNotFound(
                 f"XComArg result from {self.operator.task_id} at {context['dag'].dag_id} with key={self.key!r} is not found!"
