@@ -15,6 +15,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextvars
 import copy
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import pendulum
 from prefect import task
+from prefect.logging import get_logger
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, Failed, State
 
@@ -253,5 +255,12 @@ def test_dag(dag: DAG, run_conf: Mapping[str, Any] | None, execution_date: datet
     flow_run_id = str(state.state_details.flow_run_id)
     result = _results.pop(flow_run_id, None)
     if result is None:  # the flow failed before its graph ran
-        return DagRunResult(dag.dag_id, "", "failed", {}, flow_run_id, state.message or "")
+        result = DagRunResult(dag.dag_id, "", "failed", {}, flow_run_id, state.message or "")
+    get_logger("lexis_prefect.airflow").info(
+        "dag.test: DAG %s run %s ended %s; task states: %s",
+        dag.dag_id,
+        result.run_id,
+        result.state,
+        json.dumps(result.tasks),
+    )
     return result
