@@ -58,6 +58,10 @@ with DAG(
         bash_command='test "$AIRFLOW_CTX_DAG_ID" = bash_operator && test "$AIRFLOW_CTX_TASK_ID" = ctx_vars',
         env={"MY_VAR": "mine"},
     )
+    # a command ending in .sh is taken for a template FILE name (template_ext): not found, the task fails;
+    # a trailing space is the documented way out
+    BashOperator(task_id="ends_in_sh", bash_command="echo run.sh")
+    BashOperator(task_id="ends_in_sh_space", bash_command="echo run.sh ")
     BashOperator(task_id="cwd", bash_command='test "$(pwd -P)" = "$(cd / && pwd -P)"', cwd="/")
 
     templated = BashOperator(task_id="templated", bash_command="echo first; echo '{{ params.word }}-{{ dag.dag_id }}'")
