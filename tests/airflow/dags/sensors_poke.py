@@ -53,9 +53,12 @@ def with_value(**context):
     return PokeReturnValue(is_done=poke(context, "with_value") >= 2, xcom_value={"found": "it"})
 
 
-def broken(**context):
-    poke(context, "broken")
-    raise RuntimeError("poke blew up")
+def broken(name):
+    def check(**context):
+        poke(context, name)
+        raise RuntimeError("poke blew up")
+
+    return check
 
 
 def expect_pokes(name, low, high):
@@ -99,7 +102,10 @@ with DAG(
             3,
         ),
         # an error in poke fails the sensor and IS retried (once here)
-        (PythonSensor(task_id="broken", python_callable=broken, retries=1, timeout=10), 2, 2),
+        (PythonSensor(task_id="broken", python_callable=broken("broken"), retries=1, timeout=10), 2, 2),
+        # never_fail: an error in poke skips the sensor; silent_fail: it counts as "not yet" until the timeout
+        (PythonSensor(task_id="never_fail", python_callable=broken("never_fail"), never_fail=True, timeout=10), 1, 1),
+        (PythonSensor(task_id="silent_fail", python_callable=broken("silent_fail"), silent_fail=True, **fast), 2, 9),
     ]
     for sensor, low, high in sensors:
         sensor >> EmptyOperator(task_id=f"{sensor.task_id}_next")
