@@ -58,9 +58,10 @@ class BaseSensorOperator(BaseOperator, SkipMixin):
     ``mode="reschedule"`` cannot hand the worker slot back here (a Prefect task run cannot be
     suspended and resumed later by the DAG's scheduler): the sensor waits in place between pokes,
     holding its thread of the DAG's task pool, exactly as in ``poke`` mode. What reschedule mode
-    keeps from Airflow is its clock: the timeout counts from the start of the *first* try (kept
-    on the task instance as ``ti.first_try_start``), so a retried reschedule sensor does not get
-    a fresh timeout, and the backoff interval follows Airflow's reschedule formula.
+    keeps from Airflow is its clock: the timeout counts from the start of the first try that
+    was rescheduled (kept on the task instance as ``ti.first_try_start``), so a sensor retried
+    after an error does not get a fresh timeout, and the backoff interval follows Airflow's
+    reschedule formula.
     """
 
     ui_color: str = "#e6f1f2"
@@ -158,14 +159,12 @@ class BaseSensorOperator(BaseOperator, SkipMixin):
 
     def execute(self, context: Any) -> Any:
         started_at: datetime | float
+        ti = context["ti"]
         if self.reschedule:
-            ti = context["ti"]
-            # Airflow reads the start of the first try from its TaskReschedule records; the shim
-            # keeps it on the task instance, which lives for the whole run.
-            start_date = getattr(ti, "first_try_start", None)
-            if start_date is None:
-                start_date = datetime.now(timezone.utc)
-                ti.first_try_start = start_date
+            # Airflow takes the start of the first try that was rescheduled (its first
+            # TaskReschedule record), else now; the shim keeps that start on the task instance,
+            # which lives for the whole run, as ``ti.first_try_start``.
+            start_date = getattr(ti, "first_try_start", None) or datetime.now(timezone.utc)
             started_at = start_date
 
             def run_duration() -> float:
@@ -213,9 +212,12 @@ class BaseSensorOperator(BaseOperator, SkipMixin):
                     raise AirflowSkipException(message)
                 raise AirflowSensorTimeout(message)
             if self.reschedule:
-                # Airflow raises AirflowRescheduleException here and a later try pokes again;
-                # the shim waits in place (see the class docstring). Each of Airflow's
-                # rescheduled tries starts its count at 1, hence the formula's own estimate.
+                # Airflow raises AirflowRescheduleException here (recording the try's start) and
+                # pokes again in a later execution; the shim waits in place (see the class
+                # docstring). Each rescheduled execution starts its count at 1: the formula
+                # estimates the poke count from the elapsed time instead.
+                if getattr(ti, "first_try_start", None) is None:
+                    ti.first_try_start = start_date
                 self._wait(self._get_next_poke_interval(started_at, run_duration, 1))
             else:
                 self._wait(self._get_next_poke_interval(started_at, run_duration, poke_count))
