@@ -28,6 +28,7 @@ from lexis_prefect.airflow.exceptions import (
     AirflowSkipException,
 )
 from lexis_prefect.airflow.templating import macros
+from lexis_prefect.airflow.xcom import deserialize_value, serialize_value
 from lexis_prefect.airflow.xcom_arg import XCOM_RETURN_KEY
 
 if TYPE_CHECKING:
@@ -52,16 +53,18 @@ def get_current_context() -> dict[str, Any]:
 
 
 class XComStore:
-    """The XComs of one DAG run, in memory: tasks of a run share the flow's process."""
+    """The XComs of one DAG run, in memory (the tasks of a run share the flow's process), stored
+    serialised as Airflow stores them (see :mod:`lexis_prefect.airflow.xcom`)."""
 
     def __init__(self) -> None:
         self._values: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
 
     def push(self, task_id: str, key: str, value: Any) -> None:
+        stored = serialize_value(value)  # raises for what Airflow could not store, failing the task
         with self._lock:
             self._values.pop((task_id, key), None)  # re-pushed keys move to the end (newest)
-            self._values[(task_id, key)] = value
+            self._values[(task_id, key)] = stored
 
     def clear(self, task_id: str) -> None:
         with self._lock:
@@ -70,10 +73,8 @@ class XComStore:
 
     def pull(self, task_id: str | None, key: str | None, default: Any) -> Any:
         with self._lock:
-            for (t, k), value in reversed(self._values.items()):
-                if (task_id is None or t == task_id) and (key is None or k == key):
-                    return value
-        return default
+            found = [v for (t, k), v in self._values.items() if task_id in (None, t) and key in (None, k)]
+        return deserialize_value(found[-1]) if found else default
 
     def keys(self) -> list[tuple[str, str]]:
         with self._lock:
@@ -107,6 +108,40 @@ class VariableAccessor:
         if not self._json and not isinstance(value, str):
             return json.dumps(value)
         return value
+
+
+class AirflowConfig:
+    """``conf`` in the context: Airflow's configuration, reduced to the defaults the shim follows.
+
+    ``conf.get(section, key, fallback=...)`` answers those (``core.dag_run_conf_overrides_params``
+    ...), else the fallback, else raises as Airflow does for an unknown option.
+    """
+
+    DEFAULTS: dict[tuple[str, str], str] = {
+        ("core", "dag_run_conf_overrides_params"): "True",
+        ("core", "default_timezone"): "utc",
+        ("core", "max_active_tasks_per_dag"): "16",
+        ("core", "default_task_retries"): "0",
+        ("sensors", "default_timeout"): str(7 * 24 * 60 * 60),
+    }
+
+    def get(self, section: str, key: str, fallback: Any = ..., **_: Any) -> Any:
+        value = self.DEFAULTS.get((section.lower(), key.lower()))
+        if value is not None:
+            return value
+        if fallback is not ...:
+            return fallback
+        raise AirflowException(f"section/key [{section}/{key}] not found in config")
+
+    def getboolean(self, section: str, key: str, **kwargs: Any) -> bool:
+        value = self.get(section, key, **kwargs)
+        return value if isinstance(value, bool) else str(value).lower() in ("true", "t", "1")
+
+    def getint(self, section: str, key: str, **kwargs: Any) -> int:
+        return int(self.get(section, key, **kwargs))
+
+    def has_option(self, section: str, key: str) -> bool:
+        return (section.lower(), key.lower()) in self.DEFAULTS
 
 
 class DagRun:
@@ -244,6 +279,7 @@ class TaskInstance:
             "yesterday_ds": macros.ds_add(ds, -1),
             "yesterday_ds_nodash": macros.ds_add(ds, -1).replace("-", ""),
             "var": {"json": VariableAccessor(True), "value": VariableAccessor(False)},
+            "conf": AirflowConfig(),
         }
 
     # -- execution --------------------------------------------------------------------------
