@@ -279,11 +279,12 @@ class _TaskDecorator:
         kwargs: dict[str, Any] | None = None,
         decorator_name: str = "task",
     ) -> None:
-        if not callable(function):
-            raise TypeError(f"'function' must be callable (got {function!r} that is a {type(function)}).")
         self.function = function
         self.operator_class = operator_class
+        # inferred first, as attrs does in Airflow: task("x") fails here with AttributeError
         self.multiple_outputs = self._infer_multiple_outputs() if multiple_outputs is None else multiple_outputs
+        if not callable(function):
+            raise TypeError(f"'function' must be callable (got {function!r} that is a {type(function)}).")
         self.kwargs = dict(kwargs or {})
         self.decorator_name = decorator_name
         if "self" in self.function_signature.parameters:
@@ -296,7 +297,7 @@ class _TaskDecorator:
 
     def _infer_multiple_outputs(self) -> bool:
         """True when the return annotation is a Mapping (``-> dict[str, int]``), as Airflow infers it."""
-        if "return" not in getattr(self.function, "__annotations__", {}):
+        if "return" not in self.function.__annotations__:
             return False
         try:
 
