@@ -439,10 +439,8 @@ def test_bash_streams_every_line_to_the_task_log(caplog: pytest.LogCaptureFixtur
         BashOperator(task_id="talk", bash_command="echo line-one; echo line-two >&2; echo line-three")
     with caplog.at_level(logging.INFO):
         assert run(dag) == {"talk": "success"}
-    messages = [r.getMessage() for r in caplog.records]
-    start = messages.index("Output:")
-    assert messages[start + 1 : start + 4] == ["line-one", "line-two", "line-three"]
-    assert "Command exited with return code 0" in messages
+    wanted = ["Output:", "line-one", "line-two", "line-three", "Command exited with return code 0"]
+    assert [r.getMessage() for r in caplog.records if r.getMessage() in wanted] == wanted
 
 
 def test_bash_execution_timeout_kills_the_process_group(tmp_path: Path) -> None:
