@@ -176,11 +176,16 @@ class SkipMixin:
         if getattr(self, "task_id", None) is not None:
             ti.xcom_push(key=XCOM_SKIPMIXIN_KEY, value={XCOM_SKIPMIXIN_SKIPPED: task_ids})
 
-    def skip_all_except(self, ti: Any, branch_task_ids: None | str | Iterable[str]) -> None:
-        """Skip every direct downstream task of ``ti.task`` that is not followed (Airflow's rules)."""
+    @staticmethod
+    def skip_all_except(ti: Any, branch_task_ids: None | str | Iterable[str]) -> None:
+        """Skip every direct downstream task of ``ti.task`` that is not followed (Airflow's rules).
+
+        A static method, as in Airflow 2.10: ``self.skip_all_except(ti, ids)`` and
+        ``SkipMixin.skip_all_except(ti, ids)`` both work.
+        """
         if branch_task_ids and isinstance(branch_task_ids, GeneratorType):
             branch_task_ids = list(branch_task_ids)
-        log = getattr(self, "log", None) or logging.getLogger("airflow.models.skipmixin")
+        log = getattr(ti.task, "log", None) or logging.getLogger("airflow.models.skipmixin")
         if isinstance(branch_task_ids, str):
             branch_task_id_set = {branch_task_ids}
         elif isinstance(branch_task_ids, Iterable):

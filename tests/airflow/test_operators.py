@@ -21,12 +21,15 @@ import pytest
 from lexis_prefect.airflow import operators
 from lexis_prefect.airflow.dag import DAG
 from lexis_prefect.airflow.exceptions import AirflowException, RemovedInAirflow3Warning
+from lexis_prefect.airflow.baseoperator import BaseOperator
 from lexis_prefect.airflow.operators import (
+    BaseBranchOperator,
     BashOperator,
     BranchPythonOperator,
     EmptyOperator,
     PythonOperator,
     ShortCircuitOperator,
+    SkipMixin,
     get_current_context,
 )
 from lexis_prefect.airflow.task_group import TaskGroup
@@ -265,6 +268,37 @@ def test_branch_pushes_its_return_value_and_what_it_followed() -> None:
     states = run(dag)
     assert states.pop("other") == "skipped"
     assert set(states.values()) == {"success"}, states
+
+
+def test_custom_operators_branch_and_skip_with_airflows_mixins() -> None:
+    class Choose(BaseBranchOperator):
+        def choose_branch(self, context: Any) -> str:
+            return "left"
+
+    class SkipAllButFirst(BaseOperator, SkipMixin):
+        def execute(self, context: Any) -> None:
+            later = [t for t in context["task"].downstream_list if t.task_id != "first"]
+            self.skip(context["dag_run"], context["ti"].execution_date, later)
+
+    class StaticBranch(BaseOperator):
+        def execute(self, context: Any) -> None:
+            SkipMixin.skip_all_except(context["ti"], "s_a")  # a static method, as in Airflow
+
+    with DAG("custom_skips", schedule=None) as dag:
+        Choose(task_id="choose") >> [EmptyOperator(task_id="left"), EmptyOperator(task_id="right")]
+        SkipAllButFirst(task_id="skipper") >> [EmptyOperator(task_id="first"), EmptyOperator(task_id="second")]
+        StaticBranch(task_id="static") >> [EmptyOperator(task_id="s_a"), EmptyOperator(task_id="s_b")]
+    assert run(dag) == {
+        "choose": "success",
+        "left": "success",
+        "right": "skipped",
+        "skipper": "success",
+        "first": "success",
+        "second": "skipped",
+        "static": "success",
+        "s_a": "success",
+        "s_b": "skipped",
+    }
 
 
 # --- ShortCircuitOperator ----------------------------------------------------------------------------
