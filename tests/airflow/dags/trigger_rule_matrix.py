@@ -2,6 +2,8 @@
 
 Sources: s1, s2 succeed; f1, f2 fail; k1, k2 skip; u1 ends upstream_failed (its parent fails).
 Target ``<rule>__<combo>`` has exactly the upstreams named by the combo letters and succeeds if it runs.
+k1 and k2 start only once f1 and f2 are done: Airflow decides all_success eagerly, so with F and K
+upstreams the outcome depends on which finishes first (see trigger_rule_eager_order.py); here F is first.
 """
 
 import pendulum
@@ -51,8 +53,10 @@ with DAG(
     sources = {
         "S": [PythonOperator(task_id=f"s{i}", python_callable=succeed) for i in (1, 2)],
         "F": [PythonOperator(task_id=f"f{i}", python_callable=fail) for i in (1, 2)],
-        "K": [PythonOperator(task_id=f"k{i}", python_callable=skip) for i in (1, 2)],
+        "K": [PythonOperator(task_id=f"k{i}", python_callable=skip, trigger_rule="all_done") for i in (1, 2)],
     }
+    sources["F"] >> sources["K"][0]
+    sources["F"] >> sources["K"][1]
     u_parent = PythonOperator(task_id="u_parent", python_callable=fail)
     u1 = EmptyOperator(task_id="u1")
     u_parent >> u1
