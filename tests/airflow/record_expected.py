@@ -91,9 +91,8 @@ def _record_case(dag_file: Path, index: int) -> dict | None:
         return json.loads(out.read_text())
 
 
-def _prepare_airflow_home() -> None:
-    if "AIRFLOW_HOME" not in os.environ:
-        os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="conformance-airflow-home-")
+def _prepare_airflow_home(home: str) -> None:
+    os.environ.setdefault("AIRFLOW_HOME", home)
     os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
     os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(DAGS))
     os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
@@ -109,7 +108,12 @@ def main(argv: list[str]) -> int:
     except ImportError:
         print("run me with the real Airflow's Python, e.g. /work/airflow-venv/bin/python", file=sys.stderr)
         return 2
-    _prepare_airflow_home()
+    with tempfile.TemporaryDirectory(prefix="conformance-airflow-home-") as home:
+        _prepare_airflow_home(home)
+        return _record(argv)
+
+
+def _record(argv: list[str]) -> int:
     files = sorted(DAGS.glob("*.py"))
     if argv:
         files = [f for f in files if f.stem in argv]
