@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from lexis_prefect.airflow import _current
 from lexis_prefect.airflow.exceptions import (
     AirflowException,
+    FailStopDagInvalidTriggerRule,
     RemovedInAirflow3Warning,
     UnsupportedArgument,
 )
@@ -76,6 +77,8 @@ ACCEPTED: dict[str, Any] = {
     "allow_nested_operators": True,
 }
 
+#: The rules a task of a ``fail_stop`` DAG may have (Airflow's FailStopDagInvalidTriggerRule).
+FAIL_STOP_RULES = (TriggerRule.ALL_SUCCESS, TriggerRule.ALL_DONE_SETUP_SUCCESS)
 MAX_RETRY_DELAY = 24 * 60 * 60  # Airflow's [core] max_retry_delay cap, seconds
 
 
@@ -190,6 +193,8 @@ class BaseOperator(DependencyMixin):
         if task_group is not None:
             task_group.add(self)
         self.trigger_rule = _trigger_rule(trigger_rule, dag, task_id)
+        if dag is not None and dag.fail_stop and self.trigger_rule not in FAIL_STOP_RULES:
+            raise FailStopDagInvalidTriggerRule()
         self.retries = int(retries or 0)
         if self.retries < 0:
             raise AirflowException(f"'retries' of task {self.task_id!r} must be >= 0, got {retries}")

@@ -34,6 +34,7 @@ from lexis_prefect.airflow.exceptions import (
 )
 from lexis_prefect.airflow.params import NOTSET, ParamsDict
 from lexis_prefect.airflow.task_group import TaskGroup
+from lexis_prefect.models.schema import inline_refs
 
 TAG_MAX_LEN = 100
 #: Airflow's ``[core] max_active_tasks_per_dag``: tasks of one run that execute at the same time.
@@ -104,7 +105,7 @@ class DAG(Flow):
         self.dag_id = dag_id
         self.fileloc = full_filepath or _caller_file()
         self.default_args = copy.deepcopy(default_args or {})
-        params = dict(params or {})
+        params = dict((params or {}).items())  # a ParamsDict's items are its Params
         params.update(self.default_args.pop("params", None) or {})
         self.params = ParamsDict(params)
         self.schedule = self._schedule(schedule, schedule_interval, timetable)
@@ -146,8 +147,8 @@ class DAG(Flow):
 
     @staticmethod
     def _schedule(schedule: Any, schedule_interval: Any, timetable: Any) -> Any:
-        given = [a for a in (schedule, schedule_interval, timetable) if a is not NOTSET and a is not None]
-        if sum(a is not NOTSET for a in (schedule, schedule_interval)) + (timetable is not None) > 1:
+        given = [a for a in (schedule, schedule_interval, timetable) if a is not NOTSET and a]
+        if len(given) > 1:  # Airflow's at_most_one: only truthy values count
             raise ValueError(
                 "At most one allowed for args 'schedule_interval', 'timetable', and 'schedule': "
                 f"{dict(schedule=schedule, schedule_interval=schedule_interval, timetable=timetable)}"
@@ -178,7 +179,10 @@ class DAG(Flow):
                 raise UnsupportedArgument(
                     f"DAG {self.dag_id}: param {name!r} is not a Python identifier; a Prefect flow parameter must be one"
                 )
-            schema = dict(param.schema)
+            try:
+                schema = inline_refs(param.schema)
+            except ValueError as exc:
+                raise UnsupportedArgument(f"DAG {self.dag_id}: param {name!r}: {exc}") from None
             if param.description and "description" not in schema:
                 schema["description"] = param.description
             annotation = Annotated[Any, pydantic.WithJsonSchema(schema)]

@@ -12,6 +12,10 @@ class AirflowException(Exception):
     """Base class of Airflow's errors."""
 
 
+class AirflowNotFoundException(AirflowException):
+    """A named object (a connection) does not exist."""
+
+
 class AirflowSkipException(AirflowException):
     """Raised by a task to end as ``skipped``."""
 
@@ -58,3 +62,10 @@ class UnsupportedArgument(AirflowException, TypeError):
 
 class RemovedInAirflow3Warning(DeprecationWarning):
     """Airflow 2's warning for arguments removed in Airflow 3 (``schedule_interval``...)."""
+
+
+class FailStopDagInvalidTriggerRule(AirflowException):
+    """A task of a ``fail_stop`` DAG has a trigger rule other than all_success."""
+
+    def __str__(self) -> str:
+        return "A 'fail-stop' dag can only have all_success trigger rule"

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextvars
-import copy
 import json
 import re
 from collections.abc import Mapping
@@ -37,8 +36,8 @@ if TYPE_CHECKING:
     from lexis_prefect.airflow.dag import DAG
 
 FAILED_STATES = ("failed", "upstream_failed")
-#: The conf given to ``dag.test``/the CLI, kept as given (a deployment run has only its parameters).
-_run_conf: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("airflow_run_conf", default=None)
+#: The conf and date given to ``dag.test``/the CLI (a deployment run has only its parameters).
+_test_run: contextvars.ContextVar[_TestRun | None] = contextvars.ContextVar("airflow_test_run", default=None)
 #: Results of finished runs in this process, by flow run id, for ``dag.test`` to pick up.
 _results: dict[str, DagRunResult] = {}
 
@@ -109,9 +108,11 @@ class _Scheduler:
         self.dag = dag
         self.order = dag.topological_sort()
         self.dag_run = dag_run
-        self.tis = {t.task_id: TaskInstance(t, dag_run, _task_params(dag, t, dag_run.conf)) for t in self.order}
+        self.tis = {t.task_id: TaskInstance(t, dag_run) for t in self.order}
+        self.finished: list[TaskInstance] = []  # in the order they ended
         self.states: dict[str, str] = {}
         self.submitted: set[str] = set()
+        self.stopped: set[str] = set()  # running when a fail_stop DAG stopped: recorded failed
         self.running: dict[cf.Future, tuple[str, Any]] = {}
 
     def run(self) -> dict[str, str]:
@@ -143,7 +144,7 @@ class _Scheduler:
 
     def _submit(self, op: BaseOperator) -> None:
         self.submitted.add(op.task_id)
-        future = prefect_task(op, self.dag_run.logical_date.isoformat()).submit(self.tis[op.task_id])
+        future = prefect_task(op, str(self.dag_run.logical_date)).submit(self.tis[op.task_id])
         self.running[future.wrapped_future] = (op.task_id, future)
 
     def _collect(self, wrapped: cf.Future) -> list[BaseOperator]:
@@ -151,9 +152,13 @@ class _Scheduler:
         task_id, future = self.running.pop(wrapped)
         future.wait()  # the state is stale until then (airflow-on-prefect.md §0.7)
         ti = self.tis[task_id]
-        ok = future.state.is_completed() and ti.state in ("success", "skipped")
+        ok = future.state.is_completed() and ti.state in ("success", "skipped") and task_id not in self.stopped
         ti.state = ti.state if ok else "failed"
         self.states[task_id] = ti.state
+        self.finished.append(ti)
+        if ti.state == "failed" and self.dag.fail_stop:
+            self._stop_remaining()
+            return []
         next_ops = list(ti.task.downstream_list)
         if ti.state == "success":
             for skipped in sorted(ti.skip_ids - self.submitted - set(self.states)):
@@ -161,48 +166,57 @@ class _Scheduler:
                 next_ops.extend(self.dag.get_task(skipped).downstream_list)
         return next_ops
 
+    def _stop_remaining(self) -> None:
+        """``fail_stop``: a failure skips every task not started yet; running ones end failed.
+
+        Airflow kills the running ones; a thread cannot be killed, so they finish their work
+        and are then recorded as failed (see docs/airflow-compat.md).
+        """
+        self.stopped.update(t for t, _ in self.running.values())
+        for op in self.order:
+            if op.task_id not in self.states and op.task_id not in self.submitted:
+                self._mark(op.task_id, "skipped")
+
     def _mark(self, task_id: str, state: str) -> None:
         self.states[task_id] = state
         self.tis[task_id].state = state
         mark_task_instance.with_options(name=task_id, task_run_name=task_id)(task_id, state, return_state=True)
 
 
-def _task_params(dag: DAG, op: BaseOperator, conf: dict[str, Any]) -> dict[str, Any]:
-    """Airflow's ``process_params``: DAG params, the task's own params, then the run's conf, validated.
-
-    Copies throughout: resolving a Param stores the value in it (Airflow does so too), and the
-    DAG's and the operator's Params must come out of a run as they went in.
-    """
-    if not op.params and not dag.params:
-        return {}
-    params = copy.deepcopy(dag.params)
-    params.update(copy.deepcopy(op.params))
-    params.update(conf)
-    return params.validate()
-
-
 def run_dag_flow(dag: DAG, given: Mapping[str, Any]) -> State:
     """The body of the DAG's flow: validate the params, run the graph, apply the leaf rule."""
     from prefect.runtime import flow_run
 
-    test_conf = _run_conf.get()
-    conf = dict(test_conf) if test_conf is not None else _explicit(dag, given)
-    params = dag.resolve_params({**given, **conf})
-    logical_date = _logical_date(flow_run.get_scheduled_start_time())
-    run_id = flow_run.get_name() or f"manual__{logical_date.isoformat()}"
-    dag_run = DagRun(dag, run_id, conf, logical_date)
-    states = _Scheduler(dag, dag_run).run()
+    test_run = _test_run.get()
+    conf = dict(test_run.conf) if test_run else _explicit(dag, given)
+    dag.resolve_params({**given, **conf})  # a bad value fails the run before any task
+    name = flow_run.get_name()
+    logical_date = (test_run and test_run.logical_date) or _date_of(name) or flow_run.get_scheduled_start_time()
+    logical_date = pendulum.instance(logical_date)
+    dag_run = DagRun(dag, f"manual__{logical_date.isoformat()}", conf, logical_date)
+    scheduler = _Scheduler(dag, dag_run)
+    states = scheduler.run()
     failed_leaves = [t.task_id for t in dag.leaves if states[t.task_id] in FAILED_STATES]
     dag_run.state = "failed" if failed_leaves else "success"
-    _run_dag_callback(dag, dag_run, params)
+    _run_dag_callback(dag, dag_run, scheduler.finished)
     message = (
         f"DAG run failed: leaf task(s) {', '.join(failed_leaves)} failed (Airflow's leaf rule)"
         if failed_leaves
         else "DAG run succeeded: every leaf task succeeded or was skipped (Airflow's leaf rule)"
     )
-    result = DagRunResult(dag.dag_id, run_id, dag_run.state, states, flow_run.get_id(), message)
+    result = DagRunResult(dag.dag_id, dag_run.run_id, dag_run.state, states, flow_run.get_id(), message)
     _publish(result)
     return Failed(message=message) if failed_leaves else Completed(message=message)
+
+
+def _date_of(run_name: str | None) -> datetime | None:
+    """The instant in a ``manual__<ISO time>`` run name, so ``run_id`` and ``ts`` agree as in Airflow."""
+    if run_name and run_name.startswith("manual__"):
+        try:
+            return datetime.fromisoformat(run_name.removeprefix("manual__"))
+        except ValueError:
+            return None
+    return None
 
 
 def _explicit(dag: DAG, given: Mapping[str, Any]) -> dict[str, Any]:
@@ -210,21 +224,19 @@ def _explicit(dag: DAG, given: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in given.items() if k not in dag.params or dag.params.get_param(k).value != v}
 
 
-def _logical_date(value: Any) -> datetime:
-    return pendulum.instance(value) if isinstance(value, datetime) else pendulum.now("UTC")
-
-
-def _run_dag_callback(dag: DAG, dag_run: DagRun, params: dict[str, Any]) -> None:
+def _run_dag_callback(dag: DAG, dag_run: DagRun, finished: list[TaskInstance]) -> None:
+    """The DAG's success/failure callbacks, with the context of the run's last task, as Airflow."""
     callbacks = dag.on_failure_callback if dag_run.state == "failed" else dag.on_success_callback
-    reason = "task_failure" if dag_run.state == "failed" else "success"
-    context = {"dag": dag, "dag_run": dag_run, "run_id": dag_run.run_id, "params": params, "reason": reason}
-    for callback in callbacks if isinstance(callbacks, list) else [callbacks] if callbacks else []:
+    if not callbacks:
+        return
+    last = finished[-1] if finished else None
+    context = last.get_template_context() if last else {"dag": dag, "dag_run": dag_run, "run_id": dag_run.run_id}
+    context["reason"] = "task_failure" if dag_run.state == "failed" else "success"
+    for callback in callbacks if isinstance(callbacks, list) else [callbacks]:
         try:
             callback(context)
         except Exception:
-            import logging
-
-            logging.getLogger("airflow.dag").exception("DAG %s: %s callback failed", dag.dag_id, reason)
+            get_logger("lexis_prefect.airflow").exception("DAG %s: %s callback failed", dag.dag_id, context["reason"])
 
 
 def _publish(result: DagRunResult) -> None:
@@ -241,17 +253,23 @@ def _publish(result: DagRunResult) -> None:
     )
 
 
+@dataclass
+class _TestRun:
+    conf: dict[str, Any]
+    logical_date: datetime | None
+
+
 def test_dag(dag: DAG, run_conf: Mapping[str, Any] | None, execution_date: datetime | None = None) -> DagRunResult:
     """``dag.test()``: validate the conf before any run exists, run the flow here, return its result."""
     dag.check_cycle()
     conf = dict(run_conf or {})
     dag.resolve_params(conf)  # a bad conf raises ParamValidationError; no run is created
     declared = {k: v for k, v in conf.items() if k in dag.params}
-    token = _run_conf.set(conf)
+    token = _test_run.set(_TestRun(conf, execution_date))
     try:
         state = dag(**declared, return_state=True)
     finally:
-        _run_conf.reset(token)
+        _test_run.reset(token)
     flow_run_id = str(state.state_details.flow_run_id)
     result = _results.pop(flow_run_id, None)
     if result is None:  # the flow failed before its graph ran

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import copy
 import functools
 import inspect
 import threading
@@ -25,7 +26,9 @@ from lexis_prefect.airflow.exceptions import (
     AirflowException,
     AirflowFailException,
     AirflowSensorTimeout,
+    AirflowNotFoundException,
     AirflowSkipException,
+    AirflowTaskTimeout,
 )
 from lexis_prefect.airflow.templating import macros
 from lexis_prefect.airflow.xcom import deserialize_value, serialize_value
@@ -38,8 +41,9 @@ if TYPE_CHECKING:
 _context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("airflow_context", default=None)
 
 
-class TaskTimedOut(AirflowException):
-    """``execution_timeout`` passed; the try fails and may be retried (Airflow's AirflowTaskTimeout)."""
+class TaskTimedOut(AirflowException, AirflowTaskTimeout):
+    """``execution_timeout`` passed: an ``AirflowTaskTimeout`` that is also an ``Exception``, so the
+    try fails and is retried as in Airflow, and ``except AirflowTaskTimeout`` still catches it."""
 
 
 def get_current_context() -> dict[str, Any]:
@@ -108,6 +112,23 @@ class VariableAccessor:
         if not self._json and not isinstance(value, str):
             return json.dumps(value)
         return value
+
+
+class ConnectionAccessor:
+    """``{{ conn.<id> }}``: Airflow connections do not exist here; naming one says so."""
+
+    def __getattr__(self, conn_id: str) -> Any:
+        if conn_id.startswith("__"):
+            raise AttributeError(conn_id)
+        return self.get(conn_id)
+
+    def get(self, conn_id: str, default_conn: Any = None) -> Any:
+        if default_conn is not None:
+            return default_conn
+        raise AirflowNotFoundException(
+            f"The conn_id `{conn_id}` isn't defined: lexis-prefect has no Airflow connections; "
+            "use Prefect Blocks (see docs/airflow-compat.md)"
+        )
 
 
 class AirflowConfig:
@@ -182,13 +203,13 @@ class TaskInstance:
 
     map_index = -1
 
-    def __init__(self, task: BaseOperator, dag_run: DagRun, params: dict[str, Any]) -> None:
+    def __init__(self, task: BaseOperator, dag_run: DagRun) -> None:
         self.task = task
         self.task_id = task.task_id
         self.dag_id = dag_run.dag_id
         self.run_id = dag_run.run_id
         self.dag_run = dag_run
-        self.params = params
+        self.params: dict[str, Any] = {}
         self.try_number = 0
         self.max_tries = task.retries
         self.state: str | None = None
@@ -280,29 +301,54 @@ class TaskInstance:
             "yesterday_ds_nodash": macros.ds_add(ds, -1).replace("-", ""),
             "var": {"json": VariableAccessor(True), "value": VariableAccessor(False)},
             "conf": AirflowConfig(),
+            "conn": ConnectionAccessor(),
+            "inlet_events": {},
+            "outlet_events": {},
+            "triggering_dataset_events": {},
         }
 
     # -- execution --------------------------------------------------------------------------
+    def resolve_params(self) -> dict[str, Any]:
+        """Airflow's ``process_params``: DAG params, the task's own, then the run's conf, validated.
+
+        Done when the task starts, as Airflow does: a conf value only a task-level Param refuses
+        fails that task alone. Copies throughout: resolving a Param stores the value in it, and
+        the DAG's and the operator's Params must come out of a run as they went in.
+        """
+        dag, task = self.dag_run.dag, self.task
+        if not task.params and not dag.params:
+            return {}
+        params = copy.deepcopy(dag.params)
+        params.update(copy.deepcopy(task.params))
+        params.update(self.dag_run.conf)
+        return params.validate()
+
     def run(self) -> str:
-        """One try of the task; returns ``"success"`` or ``"skipped"``, raises on failure."""
+        """One try of the task; returns ``"success"`` or ``"skipped"``, raises on failure.
+
+        Airflow's order: params, render, ``pre_execute``, ``on_execute_callback``, ``execute``,
+        ``post_execute``, push the result, then the success (or skip, or failure/retry) callbacks.
+        """
         self.try_number += 1
         self.start_date = pendulum.now("UTC")
         self.dag_run.xcoms.clear(self.task_id)
         task = self.task.prepare_for_execution()
+        self.params = self.resolve_params()
+        task.params = self.params  # Airflow: the executing copy sees the run's params
         context = self.get_template_context(task)
         token = _context.set(context)
         try:
             task.render_template_fields(context, self.dag_run.jinja_env)
-            _call_all(task.on_execute_callback, context, task)
             task.pre_execute(context)
+            _call_all(task.on_execute_callback, context, task)
             result = _execute(task, context)
             task.post_execute(context, result)
             self._push_result(task, result)
+            self.state = "success"
         except AirflowSkipException as exc:
             self.state = "skipped"
             task.log.info("Task %s skipped: %s", self.task_id, exc)
             _call_all(task.on_skipped_callback, context, task)
-            return "skipped"
         except Exception as exc:
             self.no_retry = isinstance(exc, (AirflowFailException, AirflowSensorTimeout))
             last_try = self.no_retry or self.try_number > self.task.retries
@@ -312,9 +358,9 @@ class TaskInstance:
         finally:
             self.end_date = pendulum.now("UTC")
             _context.reset(token)
-        self.state = "success"
+        # Airflow 2.10 runs the success callbacks after a skip too (its _run_raw_task goes on)
         _call_all(task.on_success_callback, context, task)
-        return "success"
+        return self.state
 
     def _push_result(self, task: BaseOperator, result: Any) -> None:
         if not task.do_xcom_push or result is None:

@@ -34,6 +34,7 @@ from pydantic import (
 )
 
 from lexis_prefect.exceptions import JobValidationError
+from lexis_prefect.models.schema import inline_refs
 
 __all__ = [
     "DataInput",
@@ -246,17 +247,4 @@ class SingleHPCJob(_JobModel):
         schemas (an Airflow `Param`, a Prefect flow's parameters), where a
         `#/$defs/...` reference would point at the wrong document root.
         """
-        schema = super().model_json_schema(*args, **kwargs)
-        return _inline_refs(schema, schema.pop("$defs", {}))
-
-
-def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
-    if isinstance(node, dict):
-        ref = node.get("$ref")
-        if isinstance(ref, str) and ref.startswith("#/$defs/"):
-            merged = {**defs[ref.removeprefix("#/$defs/")], **{k: v for k, v in node.items() if k != "$ref"}}
-            return _inline_refs(merged, defs)
-        return {key: _inline_refs(value, defs) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_inline_refs(item, defs) for item in node]
-    return node
+        return inline_refs(super().model_json_schema(*args, **kwargs))

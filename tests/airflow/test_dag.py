@@ -499,11 +499,6 @@ def test_operator_with_explicit_dag() -> None:
         dag.get_task("nope")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dag.py/baseoperator.py: DAG(fail_stop=True) is not checked; Airflow 2.10.5 raises "
-    "FailStopDagInvalidTriggerRule (an AirflowException) for a task whose trigger rule is not all_success",
-)
 def test_fail_stop_dag_refuses_other_trigger_rules() -> None:
     with DAG("fail_stop_rules", schedule=None, fail_stop=True):
         Op(task_id="ok")  # all_success is allowed
@@ -535,11 +530,6 @@ def test_schedule_and_schedule_interval_both_set_raise() -> None:
         DAG("both", schedule="@daily", schedule_interval="@daily", start_date=start)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dag.py DAG._schedule counts None as set: Airflow's at_most_one() counts only truthy values, "
-    "so schedule=None with schedule_interval=None (or schedule='@daily' with schedule_interval=None) is accepted",
-)
 def test_schedule_and_schedule_interval_none_together_are_accepted() -> None:
     with pytest.warns(RemovedInAirflow3Warning):
         DAG("both_none", schedule=None, schedule_interval=None)
@@ -633,12 +623,6 @@ def test_param_without_default_is_required() -> None:
     assert "default" not in schema["properties"]["tok"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dag.py DAG.__init__: params = dict(params or {}) reads a ParamsDict through __getitem__, i.e. its "
-    "resolved values, so DAG(params=ParamsDict(...)) loses every Param's schema and description; Airflow "
-    "passes it to ParamsDict(), which keeps the Param objects (fix: dict(params.items()))",
-)
 def test_params_given_as_a_params_dict_keep_their_schema() -> None:
     # (as default_args["params"] a ParamsDict loses its schemas in Airflow 2.10.5 too: dict.update)
     from lexis_prefect.airflow.params import ParamsDict
@@ -675,12 +659,6 @@ def _nested_model_schema() -> dict:
     return Job.model_json_schema()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dag.py DAG._flow_function: a Param schema with local $ref/$defs (every pydantic "
-    "model_json_schema() with a nested model or an enum) crashes DAG() with KeyError '#/$defs/...' "
-    "inside pydantic; Airflow accepts it and validates with it",
-)
 def test_param_schema_with_refs_from_a_pydantic_model() -> None:
     schema = _nested_model_schema()
     assert "$defs" in schema  # the case: refs local to the Param's schema

@@ -297,11 +297,6 @@ def test_exponential_backoff_delays_for_a_date() -> None:
     assert t.retry_delays(str(date)) == airflow_backoff("backoff", "t", date, 100, 3)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runner.py _Scheduler._submit passes logical_date.isoformat() to retry_delays; Airflow hashes "
-    "str(execution_date) ('2024-01-01 00:00:00+00:00'), so the backoff jitter differs from Airflow's",
-)
 def test_exponential_backoff_delays_in_a_run_are_airflows() -> None:
     seen: dict = {}
     with DAG("backoff_run", schedule=None) as dag:
@@ -366,12 +361,6 @@ def test_execution_timeout_is_retried() -> None:
     assert result.tasks == {"t": "success"} and tries == [1, 2]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="taskinstance.py _execute raises TaskTimedOut(AirflowException); Airflow raises AirflowTaskTimeout, "
-    "which a callback or `except AirflowTaskTimeout` in operator code sees (fix: class TaskTimedOut(AirflowException, "
-    "AirflowTaskTimeout), or raise AirflowTaskTimeout and let the runner treat it as a retryable failure)",
-)
 def test_execution_timeout_error_is_airflow_task_timeout() -> None:
     release = threading.Event()
     errors: list = []
@@ -516,12 +505,6 @@ def test_task_param_with_a_schema_is_used() -> None:
     assert seen["t"]["params"] == {"n": 5}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runner.py _Scheduler.__init__ resolves every task's params before anything runs, so a conf value "
-    "that only a task-level Param rejects aborts the whole flow run (no task runs, result.tasks == {}); "
-    "Airflow resolves them per task when it starts (process_params in get_template_context): only that task fails",
-)
 def test_conf_rejected_by_a_task_level_param_fails_only_that_task() -> None:
     # On Airflow 2.10.5 the DAG-level check passes (the DAG has no param "n"); then task t raises
     # ParamValidationError when it starts and u runs. (Airflow's dag.test even loops on t for ever,
@@ -605,11 +588,6 @@ def test_a_failing_callback_does_not_change_the_task_state() -> None:
     assert dag.test().tasks == {"t": "success"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="taskinstance.py TaskInstance.run returns 'skipped' without calling on_success_callback; "
-    "Airflow 2.10.5 (_run_raw_task) calls on_skipped_callback and then on_success_callback for a skipped task",
-)
 def test_skipped_task_also_calls_on_success_callback() -> None:
     calls: list = []
     with DAG("skip_success_callback", schedule=None) as dag:
@@ -639,11 +617,6 @@ def test_dag_callbacks_follow_the_leaf_rule() -> None:
     assert calls == [("success", "success", "dag_cb_ok", {"p": 1}), ("failure", "task_failure", "dag_cb_failed", {"p": 1})]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runner.py _run_dag_callback passes only dag/dag_run/run_id/params/reason; Airflow 2.10.5 "
-    "(DAG.fetch_callback) passes the full template context of the run's last task instance plus 'reason'",
-)
 def test_dag_callback_context_is_a_task_instance_context() -> None:
     contexts: list = []
     with DAG("dag_cb_context", schedule=None, on_failure_callback=contexts.append) as dag:
@@ -655,11 +628,6 @@ def test_dag_callback_context_is_a_task_instance_context() -> None:
     assert {"ds", "ts", "macros", "var", "task", "logical_date"} <= set(context)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="taskinstance.py TaskInstance.run leaves the parse-time ParamsDict on the executed copy; Airflow "
-    "(_execute_task_with_callbacks) sets task.params = context['params'], so self.params in execute has the conf applied",
-)
 def test_self_params_in_execute_are_the_run_params() -> None:
     seen: dict = {}
 
@@ -692,11 +660,6 @@ def test_hooks_and_callbacks_run_around_execute() -> None:
     assert order[-3:] == [("execute", "1"), ("post_execute", None), ("on_success", None)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="taskinstance.py TaskInstance.run calls on_execute_callback before pre_execute; Airflow 2.10.5 "
-    "calls pre_execute first, then on_execute_callback, then execute",
-)
 def test_pre_execute_runs_before_on_execute_callback() -> None:
     order: list = []
     with DAG("pre_execute_order", schedule=None) as dag:
@@ -710,11 +673,6 @@ def test_pre_execute_runs_before_on_execute_callback() -> None:
     assert order == ["pre_execute", "on_execute", "execute"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DAG(fail_stop=True) is accepted and silently ignored (dag.py keeps it, runner.py never reads it); "
-    "Airflow 2.10.5 (_stop_remaining_tasks) sets every unfinished task to skipped when a task fails",
-)
 def test_fail_stop_skips_the_remaining_tasks() -> None:
     with DAG("fail_stop", schedule=None, fail_stop=True) as dag:
         Op(task_id="a", fn=boom) >> Op(task_id="b")
@@ -805,11 +763,6 @@ def test_xcom_arg_is_resolved_and_is_an_edge() -> None:
 # --- dag.test() itself -------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runner.py test_dag ignores its execution_date argument; Airflow's dag.test(execution_date=X) "
-    "runs with logical_date X (ds, ts, run_id manual__X)",
-)
 def test_dag_test_execution_date_sets_the_logical_date() -> None:
     seen: dict = {}
     with DAG("execution_date", schedule=None) as dag:

@@ -498,11 +498,6 @@ def test_context_keys_in_templates_and_in_execute() -> None:
 
 
 @needs_prefect
-@pytest.mark.xfail(
-    strict=True,
-    reason="runner.py run_dag_flow: run_id is the Prefect flow run name (manual__ + the time the name was made) "
-    "while logical_date comes from the scheduled start time; in Airflow run_id == 'manual__' + ts",
-)
 def test_run_id_is_manual_and_the_logical_date() -> None:
     seen: dict = {}
     with DAG("run_id_ts", schedule=None) as dag:
@@ -513,11 +508,6 @@ def test_run_id_is_manual_and_the_logical_date() -> None:
 
 
 @needs_prefect
-@pytest.mark.xfail(
-    strict=True,
-    reason="taskinstance.py TaskInstance.get_template_context lacks Airflow 2.10.5 keys "
-    "conf, conn, inlet_events, outlet_events, triggering_dataset_events",
-)
 def test_context_has_every_key_airflow_gives_execute() -> None:
     # the keys a task's execute() got on Airflow 2.10.5 (manual run via dag.test)
     airflow_keys = {
