@@ -173,6 +173,23 @@ class DAG(Flow):
 
             return run_dag_flow(dag, params)
 
+        run_dag.__signature__ = self._signature()  # type: ignore[attr-defined]
+        run_dag.__name__ = run_dag.__qualname__ = self.dag_id.replace(".", "_").replace("-", "_")
+        run_dag.__doc__ = self.doc_md or None
+        return run_dag
+
+    def sync_parameters(self) -> None:
+        """Make the flow's parameters follow ``dag.params`` again after params were added late
+        (``@dag`` adds them after construction; a DAG file may set ``dag.params[k]``)."""
+        from prefect.utilities.callables import parameter_schema
+
+        signature = self._signature()
+        self.fn.__signature__ = signature  # type: ignore[attr-defined]
+        self.__signature__ = signature
+        self.parameters = parameter_schema(self.fn)
+
+    def _signature(self) -> inspect.Signature:
+        """One keyword parameter per DAG param, annotated with the param's JSON schema."""
         parameters = []
         for name, param in self.params.items():
             if not name.isidentifier() or keyword.iskeyword(name):
@@ -188,10 +205,7 @@ class DAG(Flow):
             annotation = Annotated[Any, pydantic.WithJsonSchema(schema)]
             default = inspect.Parameter.empty if param.value is NOTSET else param.value
             parameters.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation))
-        run_dag.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
-        run_dag.__name__ = run_dag.__qualname__ = self.dag_id.replace(".", "_").replace("-", "_")
-        run_dag.__doc__ = self.doc_md or None
-        return run_dag
+        return inspect.Signature(parameters)
 
     # -- graph --------------------------------------------------------------------------------
     @property
@@ -296,6 +310,7 @@ class DAG(Flow):
         _current.pop_dag()
         if exc_type is None:
             self.check_cycle()
+            self.sync_parameters()
 
     def test(self, execution_date: datetime | None = None, run_conf: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
         """Run the DAG once, here, on Prefect; returns a :class:`~lexis_prefect.airflow.runner.DagRunResult`."""
@@ -303,6 +318,7 @@ class DAG(Flow):
 
         if kwargs:
             warnings.warn(f"dag.test(): {sorted(kwargs)} not supported by lexis-prefect, ignored", UserWarning, stacklevel=2)
+        self.sync_parameters()
         return test_dag(self, run_conf, execution_date)
 
     def __repr__(self) -> str:

@@ -533,20 +533,6 @@ class DagParam:
         return f"DagParam({self._name!r})"
 
 
-def _sync_flow_parameters(dag_obj: DAG) -> None:
-    """Rebuild the flow's signature after params were added to a built DAG.
-
-    The shim's DAG makes its Prefect flow parameters from ``dag.params`` when it is constructed;
-    ``@dag`` adds one param per function argument afterwards, so the flow must learn them.
-    """
-    from prefect.utilities.callables import parameter_schema
-
-    fn = dag_obj._flow_function()
-    functools.update_wrapper(dag_obj, fn)
-    dag_obj.fn = fn
-    dag_obj.parameters = parameter_schema(fn)
-
-
 def dag(dag_id: str = "", **dag_kwargs: Any) -> Callable[[Callable], Callable[..., DAG]]:
     """``@dag(...)``: calling the decorated function builds and returns the DAG.
 
@@ -573,7 +559,7 @@ def dag(dag_id: str = "", **dag_kwargs: Any) -> Callable[[Callable], Callable[..
                 back = sys._getframe().f_back
                 dag_obj.fileloc = back.f_code.co_filename if back else ""
                 f(**f_kwargs)
-            _sync_flow_parameters(dag_obj)
+            dag_obj.sync_parameters()
             return dag_obj
 
         return factory

@@ -330,6 +330,7 @@ class TaskInstance:
         ``post_execute``, push the result, then the success (or skip, or failure/retry) callbacks.
         """
         self.try_number += 1
+        self.skip_ids = set()  # a failed try's branch decision does not carry into the retry
         self.start_date = pendulum.now("UTC")
         self.dag_run.xcoms.clear(self.task_id)
         task = self.task.prepare_for_execution()

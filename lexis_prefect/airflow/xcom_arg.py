@@ -51,7 +51,7 @@ class XComArg(DependencyMixin):
             return None  # Airflow 2.10: a task that returned None pushed nothing; its XComArg is None
         if value is _MISSING:
             raise XComNotFound(
-                f"XComArg result from {self.operator.task_id} at {context['dag'].dag_id} with key={self.key!r} is not found!"
+                f'XComArg result from {self.operator.task_id} at {context["dag"].dag_id} with key="{self.key}" is not found!'
             )
         return value
 

@@ -2,8 +2,8 @@
 
 Run it with the Airflow interpreter, never the project's (Airflow is not a project dependency)::
 
-    /work/airflow-venv/bin/python tests/airflow/record_expected.py            # every DAG file
-    /work/airflow-venv/bin/python tests/airflow/record_expected.py retries    # only dags/retries.py
+    <airflow-venv>/bin/python tests/airflow/record_expected.py            # every DAG file
+    <airflow-venv>/bin/python tests/airflow/record_expected.py retries    # only dags/retries.py
 
 Each DAG file defines one module-level ``dag`` and may define ``CASES`` (a list of run confs, default
 ``[None]``). Every case runs ``dag.test(run_conf=conf)`` in a fresh interpreter of its own, against a
@@ -104,9 +104,15 @@ def main(argv: list[str]) -> int:
         _run_case(Path(argv[1]), int(argv[2]), Path(argv[3]))
         return 0
     try:
-        import airflow  # noqa: F401
+        import airflow
     except ImportError:
-        print("run me with the real Airflow's Python, e.g. /work/airflow-venv/bin/python", file=sys.stderr)
+        airflow = None
+    if airflow is None or getattr(airflow, "__lexis_prefect_shim__", False):
+        print(
+            "run me with the Python of a virtualenv holding the real apache-airflow==2.10.5 "
+            "(not lexis-prefect's shim): see tests/airflow/README.md",
+            file=sys.stderr,
+        )
         return 2
     with tempfile.TemporaryDirectory(prefix="conformance-airflow-home-") as home:
         _prepare_airflow_home(home)

@@ -1,7 +1,7 @@
 """Parse time: building a DAG behaves as in Airflow 2.10.5 (edges, task groups, arguments, params).
 
 Nothing here runs a DAG. Expected values and error texts were checked against a real Airflow
-2.10.5 (``/work/airflow-venv``) running the same statements with ``airflow.*`` imports.
+2.10.5 (a separate virtualenv with ``apache-airflow==2.10.5``) running the same statements with ``airflow.*`` imports.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Every DAG here runs for real with ``dag.test()`` on Prefect. The expected states, XComs and error
 texts were checked by running the same DAGs with ``dag.test()`` on a real Airflow 2.10.5
-(``/work/airflow-venv``, SequentialExecutor, SQLite): both printed identical results, except where
+(a separate virtualenv with ``apache-airflow==2.10.5``, SequentialExecutor, SQLite): both printed identical results, except where
 a comment says otherwise.
 """
 

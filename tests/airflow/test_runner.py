@@ -2,7 +2,7 @@
 
 Every test runs for real (Prefect's test harness, tasks in the flow's thread pool). Airflow's
 behaviour used as the expectation was checked with ``dag.test()`` on a real Airflow 2.10.5
-(``/work/airflow-venv``) on the same shapes (airflow-on-prefect.md §1.4, §1.7, §1.8).
+(a separate virtualenv with ``apache-airflow==2.10.5``) on the same shapes (airflow-on-prefect.md §1.4, §1.7, §1.8).
 """
 
 from __future__ import annotations
@@ -33,15 +33,6 @@ from lexis_prefect.airflow.task_group import TaskGroup
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
-
-@pytest.fixture(autouse=True)
-def _no_flow_heartbeat() -> Any:
-    """Prefect's flow-run heartbeat thread sleeps in 1 s steps and is joined at the end of every
-    run (flow_engine._send_heartbeats): ~1 s per dag.test. Crash detection is not needed here."""
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-
-    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        yield
 
 NO_DELAY = {"retry_delay": timedelta(0)}
 

@@ -2,7 +2,7 @@
 
 DAGs run for real with ``dag.test()`` on Prefect, with poke intervals of 0.05-0.2 s. The expected
 states, poke counts and messages were checked by running the same DAGs on a real Airflow 2.10.5
-(``/work/airflow-venv``, ``dag.test()``): both printed identical results (the execution-timeout case
+(a separate virtualenv with ``apache-airflow==2.10.5``, ``dag.test()``): both printed identical results (the execution-timeout case
 with ``dag.test(use_executor=True)``, since in-process AirflowTaskTimeout aborts Airflow's dag.test).
 """
 

@@ -1,7 +1,7 @@
 """TaskFlow as in Airflow 2.10.5: ``@task`` (and its flavours), ``@task_group`` and ``@dag``.
 
 DAGs run for real with ``dag.test()`` on Prefect. Task ids, states, XComs and error texts were
-checked by running the same statements and DAGs on a real Airflow 2.10.5 (``/work/airflow-venv``,
+checked by running the same statements and DAGs on a real Airflow 2.10.5 (a separate virtualenv with ``apache-airflow==2.10.5``,
 ``dag.test()``), which printed identical results except where a comment says otherwise.
 """
 

@@ -2,7 +2,7 @@
 
 The first part renders with ``operator.render_template`` (no run needed); the rest runs DAGs with
 ``dag.test()`` on Prefect and records what ``execute`` received. Every expectation was checked
-against a real Airflow 2.10.5 (``/work/airflow-venv``) rendering the same templates
+against a real Airflow 2.10.5 (a separate virtualenv with ``apache-airflow==2.10.5``) rendering the same templates
 (airflow-on-prefect.md §1.5).
 """
 
@@ -23,16 +23,6 @@ from lexis_prefect.airflow.dag import DAG
 from lexis_prefect.airflow.params import Param
 
 needs_prefect = pytest.mark.usefixtures("prefect_harness")
-
-
-@pytest.fixture(autouse=True)
-def _no_flow_heartbeat() -> Any:
-    """Prefect's flow-run heartbeat thread sleeps in 1 s steps and is joined at the end of every
-    run (flow_engine._send_heartbeats): ~1 s per dag.test. Crash detection is not needed here."""
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-
-    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        yield
 
 
 class Op(BaseOperator):
