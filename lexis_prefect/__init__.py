@@ -6,6 +6,8 @@ import hook (``lexis_prefect.airflow._finder``) is installed at every interprete
 ``from lexis_prefect import AAIClient`` works as before.
 """
 
+from lexis_prefect._lazy import lazy_getattr
+
 __version__ = "0.1.0.dev0"
 
 # public name -> the submodule that defines it
@@ -76,17 +78,13 @@ if TYPE_CHECKING:
     from lexis_prefect.models import SingleHPCJob, TokenSet
 
 
-def __getattr__(name: str) -> object:
-    from importlib import import_module
-
-    if name in _LAZY:
-        value = getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
-    elif name in _EAGER_BEFORE:
-        value = import_module(f"{__name__}.{name}")
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(
+    globals(),
+    {
+        **{name: (f"{__name__}.{module}", name) for name, module in _LAZY.items()},
+        **{name: (f"{__name__}.{name}", None) for name in _EAGER_BEFORE},
+    },
+)
 
 
 def __dir__() -> list[str]:

@@ -12,6 +12,8 @@ the names below load on first use. The decorators ``dag`` and ``task`` are not a
 (``lexis_prefect.airflow.dag`` is a module); import them from ``lexis_prefect.airflow.decorators``.
 """
 
+from lexis_prefect._lazy import lazy_getattr
+
 # public name -> (submodule, attribute)
 _LAZY: dict[str, tuple[str, str]] = {
     "DAG": ("dag", "DAG"),
@@ -41,15 +43,7 @@ _LAZY: dict[str, tuple[str, str]] = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> object:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    module, attribute = _LAZY[name]
-    value = getattr(import_module(f"{__name__}.{module}"), attribute)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(globals(), {name: (f"{__name__}.{m}", a) for name, (m, a) in _LAZY.items()})
 
 
 def __dir__() -> list[str]:

@@ -89,7 +89,7 @@ def test_startup_hook_imports_nothing_heavy(tmp_path: Path) -> None:
     code = "import sys, json; print(json.dumps(sorted(sys.modules)))"
     with_hook = set(json.loads(ok(run(code, tmp_path))))
     without = set(json.loads(ok(run(code, tmp_path, {_finder.ENV_VAR: "off"}))))
-    assert with_hook - without == {"lexis_prefect", "lexis_prefect.airflow", "lexis_prefect.airflow._finder"}
+    assert with_hook - without == {"lexis_prefect", "lexis_prefect._lazy", "lexis_prefect.airflow", "lexis_prefect.airflow._finder"}
     assert "_lexis_prefect_airflow" in with_hook  # the module the .pth imports
 
 

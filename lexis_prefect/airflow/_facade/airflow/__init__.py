@@ -6,6 +6,8 @@ Airflow release whose API the shim follows, so a DAG file that checks it takes i
 branch; ``__lexis_prefect_shim__`` tells the shim from a real Airflow.
 """
 
+from lexis_prefect._lazy import lazy_getattr
+
 __version__ = "2.10.5"
 __lexis_prefect_shim__ = True
 
@@ -15,12 +17,4 @@ _LAZY = {"DAG": ("lexis_prefect.airflow.dag", "DAG")}
 __all__ = ["DAG", "__version__"]
 
 
-def __getattr__(name: str) -> object:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    module, attribute = _LAZY[name]
-    value = getattr(import_module(module), attribute)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(globals(), _LAZY)

@@ -1,5 +1,7 @@
 """``airflow.models`` (lexis-prefect shim facade): the names of it the shim provides."""
 
+from lexis_prefect._lazy import lazy_getattr
+
 _LAZY = {
     "DAG": ("lexis_prefect.airflow.dag", "DAG"),
     "BaseOperator": ("lexis_prefect.airflow.baseoperator", "BaseOperator"),
@@ -9,12 +11,4 @@ _LAZY = {
 __all__ = ["DAG", "BaseOperator", "Param"]
 
 
-def __getattr__(name: str) -> object:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    module, attribute = _LAZY[name]
-    value = getattr(import_module(module), attribute)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(globals(), _LAZY)
