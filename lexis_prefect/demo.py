@@ -7,9 +7,10 @@ CLI, outside the core, because it may start the sandbox.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from pydantic import SecretStr, TypeAdapter
@@ -17,7 +18,7 @@ from pydantic import SecretStr, TypeAdapter
 from lexis_prefect.blocks import resolve_credentials
 from lexis_prefect.exceptions import ConfigurationError, LexisError
 
-__all__ = ["main"]
+__all__ = ["main", "sandbox_when_unconfigured"]
 
 Run = Callable[[SecretStr], Awaitable[Any]]
 
@@ -39,6 +40,33 @@ def main(run: Run) -> int:
         print("LEXIS is configured: put the user's access token in LEXIS_ACCESS_TOKEN", file=sys.stderr)
         return 2
     return _report(run, SecretStr(token), None)
+
+
+@contextlib.contextmanager
+def sandbox_when_unconfigured(conf: dict[str, Any], token_param: str = "access_token") -> Iterator[None]:
+    """Around a run of a LEXIS Airflow DAG (``dag.test()``): with no LEXIS configuration, run it on a
+    fresh sandbox, ``LEXIS_*`` pointing at it for the run, and, unless ``conf`` holds a token, as the
+    sandbox's demo user. With a configuration it changes nothing."""
+    try:
+        resolve_credentials()
+    except ConfigurationError:
+        pass
+    else:
+        yield
+        return
+    from lexis_prefect.sandbox import SandboxProcess
+
+    saved = dict(os.environ)
+    with SandboxProcess() as sandbox:
+        os.environ.update(sandbox.environment())
+        print(f"no LEXIS configuration: running against the LEXIS sandbox at {sandbox.url}")
+        if not conf.get(token_param):
+            conf[token_param] = sandbox.demo_token().get_secret_value()
+        try:
+            yield
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
 
 
 def _on_sandbox(run: Run) -> int:

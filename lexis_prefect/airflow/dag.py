@@ -9,15 +9,17 @@ Running the flow runs the graph with Airflow's rules (:mod:`lexis_prefect.airflo
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 import keyword
 import os
+import re
 import sys
 import warnings
 from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, ContextManager
 
 import jinja2
 import pydantic
@@ -132,6 +134,9 @@ class DAG(Flow):
             warnings.warn(f"DAG {dag_id}: sla_miss_callback is not honoured by lexis-prefect", UserWarning, stacklevel=2)
         self.fail_stop = fail_stop
         self.task_dict: dict[str, Any] = {}
+        #: Context managers ``setup(dag, conf)`` that ``test()`` enters around the run (they may
+        #: add to ``conf``): the LEXIS operators run on the sandbox when LEXIS is not configured.
+        self.test_setups: list[Callable[[DAG, dict[str, Any]], ContextManager[Any]]] = []
         self.task_group = TaskGroup(None, dag=self)
         super().__init__(
             fn=self._flow_function(),
@@ -203,6 +208,9 @@ class DAG(Flow):
             if param.description and "description" not in schema:
                 schema["description"] = param.description
             annotation = Annotated[Any, pydantic.WithJsonSchema(schema)]
+            if is_secret_param(name, schema):
+                schema.update(format="password", writeOnly=True)
+                annotation = Annotated[pydantic.SecretStr, pydantic.WithJsonSchema(schema)]
             default = inspect.Parameter.empty if param.value is NOTSET else param.value
             parameters.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation))
         return inspect.Signature(parameters)
@@ -319,7 +327,11 @@ class DAG(Flow):
         if kwargs:
             warnings.warn(f"dag.test(): {sorted(kwargs)} not supported by lexis-prefect, ignored", UserWarning, stacklevel=2)
         self.sync_parameters()
-        return test_dag(self, run_conf, execution_date)
+        conf = dict(run_conf or {})
+        with contextlib.ExitStack() as stack:
+            for setup in self.test_setups:
+                stack.enter_context(setup(self, conf))
+            return test_dag(self, conf, execution_date)
 
     def __repr__(self) -> str:
         return f"<DAG: {self.dag_id}>"
@@ -329,6 +341,16 @@ class DAG(Flow):
 
     def __eq__(self, other: object) -> bool:
         return self is other
+
+
+#: Param names taken for secrets: their flow parameter is a ``SecretStr``, so Prefect stores the
+#: run's value masked (``access_token``, ``db_password``, ``client_secret``, ``api_key``...).
+SECRET_PARAM_NAME = re.compile(r"(^|_)(token|password|passwd|secret|api_?key)$", re.IGNORECASE)
+
+
+def is_secret_param(name: str, schema: Mapping[str, Any]) -> bool:
+    """A string param whose name says it is a secret (see ``SECRET_PARAM_NAME``)."""
+    return bool(SECRET_PARAM_NAME.search(name)) and schema.get("type", "string") == "string"
 
 
 def _manual_run_id() -> str:

@@ -1,1 +1,1 @@
-"""``lexis.datatypes`` (lexis-prefect shim facade): not provided yet."""
+"""``lexis.datatypes`` (lexis-prefect shim facade)."""

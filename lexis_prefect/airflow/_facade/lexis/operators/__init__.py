@@ -1,1 +1,1 @@
-"""``lexis.operators`` (lexis-prefect shim facade): the LEXIS operators are not provided yet."""
+"""``lexis.operators`` (lexis-prefect shim facade)."""

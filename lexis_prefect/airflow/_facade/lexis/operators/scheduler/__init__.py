@@ -1,0 +1,1 @@
+"""``lexis.operators.scheduler`` (lexis-prefect shim facade)."""
