@@ -53,6 +53,15 @@ class DagRunResult:
     tasks: dict[str, str] = field(default_factory=dict)
     flow_run_id: str | None = None
     message: str = ""
+    #: The run's XComs as stored (JSON text), by (task id, key): what ``ti.xcom_pull`` served.
+    xcoms: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
+
+    def xcom_pull(self, task_id: str, key: str = "return_value") -> Any:
+        """An XCom of the finished run (None when the task pushed none)."""
+        from lexis_prefect.airflow.xcom import deserialize_value
+
+        stored = self.xcoms.get((task_id, key))
+        return None if stored is None else deserialize_value(stored)
 
     def to_json(self) -> dict[str, Any]:
         return {"dag_id": self.dag_id, "state": self.state, "tasks": dict(self.tasks)}
@@ -206,7 +215,9 @@ def run_dag_flow(dag: DAG, given: Mapping[str, Any]) -> State:
         if failed_leaves
         else "DAG run succeeded: every leaf task succeeded or was skipped (Airflow's leaf rule)"
     )
-    result = DagRunResult(dag.dag_id, dag_run.run_id, dag_run.state, states, flow_run.get_id(), message)
+    result = DagRunResult(
+        dag.dag_id, dag_run.run_id, dag_run.state, states, flow_run.get_id(), message, dag_run.xcoms.stored()
+    )
     _publish(result)
     return Failed(message=message) if failed_leaves else Completed(message=message)
 

@@ -80,9 +80,10 @@ class XComStore:
             found = [v for (t, k), v in self._values.items() if task_id in (None, t) and key in (None, k)]
         return deserialize_value(found[-1]) if found else default
 
-    def keys(self) -> list[tuple[str, str]]:
+    def stored(self) -> dict[tuple[str, str], str]:
+        """Every XCom as stored (serialised), by (task id, key)."""
         with self._lock:
-            return list(self._values)
+            return dict(self._values)
 
 
 class VariableAccessor:
