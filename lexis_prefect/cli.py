@@ -213,7 +213,8 @@ def airflow_test(
     try:
         result = dag.test(run_conf=run_conf)
     except ParamValidationError as exc:
-        typer.echo(f"error: invalid conf for DAG {dag.dag_id}: {exc}", err=True)
+        where = f"\n  {exc.field}: {exc.reason}" if exc.field else ""
+        typer.echo(f"error: invalid conf for DAG {dag.dag_id}:{where}\n{exc}", err=True)
         raise typer.Exit(2) from None
     if as_json:
         typer.echo(json.dumps(result.to_json()))

@@ -328,6 +328,7 @@ class DAG(Flow):
             warnings.warn(f"dag.test(): {sorted(kwargs)} not supported by lexis-prefect, ignored", UserWarning, stacklevel=2)
         self.sync_parameters()
         conf = dict(run_conf or {})
+        self.resolve_params(conf)  # a bad conf is refused before anything starts
         with contextlib.ExitStack() as stack:
             for setup in self.test_setups:
                 stack.enter_context(setup(self, conf))

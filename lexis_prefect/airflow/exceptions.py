@@ -49,7 +49,21 @@ class TaskAlreadyInTaskGroup(AirflowException):
 
 
 class ParamValidationError(AirflowException):
-    """A DAG param (or the run's conf) does not satisfy its JSON schema."""
+    """A DAG param (or the run's conf) does not satisfy its JSON schema.
+
+    The text is Airflow's; ``field`` (when known) names the bad value the way lexis-prefect's
+    other errors do, e.g. ``job1.requirements.tasks[0].walltime_limit``, and ``reason`` says why.
+    """
+
+    field: str | None = None
+    reason: str | None = None
+
+    def located(self, param: str) -> ParamValidationError:
+        """This error, re-worded for the param ``param`` (``Invalid input for param <param>: ...``)."""
+        error = ParamValidationError(f"Invalid input for param {param}: {self}")
+        error.field = param + (self.field or "")
+        error.reason = self.reason
+        return error
 
 
 class XComNotFound(AirflowException):

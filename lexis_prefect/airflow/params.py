@@ -166,7 +166,10 @@ class Param:
                     return rfc3339_value
             if suppress_exception:
                 return None
-            raise ParamValidationError(err) from None
+            error = ParamValidationError(err)
+            error.field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path)
+            error.reason = err.message
+            raise error from None
         self.value = final_val
         return final_val
 
@@ -248,7 +251,7 @@ class ParamsDict(MutableMapping[str, Any]):
             try:
                 param.resolve(value=value, suppress_exception=self.suppress_exception)
             except ParamValidationError as ve:
-                raise ParamValidationError(f"Invalid input for param {key}: {ve}") from None
+                raise ve.located(key) from None
         else:
             param = Param(value)
 
@@ -292,6 +295,6 @@ class ParamsDict(MutableMapping[str, Any]):
             for k, v in self.items():
                 resolved_dict[k] = v.resolve(suppress_exception=self.suppress_exception)
         except ParamValidationError as ve:
-            raise ParamValidationError(f"Invalid input for param {k}: {ve}") from None
+            raise ve.located(k) from None
 
         return resolved_dict
