@@ -337,3 +337,19 @@ def test_equality_and_bool() -> None:
     assert ParamsDict({"a": 1}) != {"a": 2}
     assert not ParamsDict()
     assert ParamsDict({"a": None})
+
+
+def test_validation_error_names_the_field_inside_the_param():
+    """Beyond Airflow's text: the bad value's path, dotted as in lexis-prefect's other errors."""
+    params = ParamsDict(
+        {"job1": Param({"tasks": [{"walltime": 1}]}, schema={
+            "type": "object",
+            "properties": {"tasks": {"type": "array", "items": {
+                "type": "object", "properties": {"walltime": {"type": "integer", "exclusiveMinimum": 0}}}}},
+        })}
+    )
+    with pytest.raises(ParamValidationError) as excinfo:
+        params["job1"] = {"tasks": [{"walltime": 1}, {"walltime": -1}]}
+    assert str(excinfo.value).startswith("Invalid input for param job1: -1 is less than or equal to the minimum of 0")
+    assert excinfo.value.field == "job1.tasks[1].walltime"
+    assert excinfo.value.reason == "-1 is less than or equal to the minimum of 0"
