@@ -43,9 +43,32 @@ STOP_KEEPER_TASK_ID = "ref_token_stop"
 HPC_JOB_TASK_ID = "hpc_job"
 
 
-def _run(coroutine: Any) -> Any:
-    """Run a native coroutine from an operator (each Airflow task runs in a thread of its own)."""
-    return asyncio.run(coroutine)
+class _NativeOperator(BaseOperator):
+    """An operator whose work is a native coroutine, run on an event loop of its own thread.
+
+    ``on_kill`` (the run is being cancelled or terminated) cancels that coroutine, so the native
+    code's own cancellation handling runs: the job step cancels its HEAppE job, the keeper stops.
+    """
+
+    _loop: asyncio.AbstractEventLoop | None = None
+    _work: asyncio.Task | None = None
+
+    def run_native(self, coroutine: Any) -> Any:
+        loop = asyncio.new_event_loop()
+        self._loop, self._work = loop, loop.create_task(coroutine)
+        try:
+            return loop.run_until_complete(self._work)
+        finally:
+            self._loop = self._work = None
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+            loop.close()
+
+    def on_kill(self) -> None:
+        loop, work = self._loop, self._work
+        if loop is not None and work is not None and not loop.is_closed():
+            self.log.warning("%s: the run is stopping: cancelling its work", self.task_id)
+            loop.call_soon_threadsafe(work.cancel)
 
 
 def _keeper_id() -> str:
@@ -55,7 +78,7 @@ def _keeper_id() -> str:
     return str(flow_run.id or "local")
 
 
-class LexisAAIOperator(BaseOperator):
+class LexisAAIOperator(_NativeOperator):
     """Exchange the user's access token for a refreshable (offline) token kept for this run.
 
     The rendered token may be an int (native rendering turns ``"12345"`` into ``12345``): it is
@@ -81,13 +104,13 @@ class LexisAAIOperator(BaseOperator):
                 f"{self.task_id}: access_token is empty: pass the user's LEXIS access token "
                 "(the DAG param access_token, e.g. --conf '{\"access_token\": \"...\"}')"
             )
-        _run(refresh_token.fn(SecretStr(token), self.offline_access, self.credentials_block, _keeper_id()))
+        self.run_native(refresh_token.fn(SecretStr(token), self.offline_access, self.credentials_block, _keeper_id()))
 
     def __repr__(self) -> str:  # the rendered token must not show in a repr
         return f"<Task({type(self).__name__}): {self.task_id}>"
 
 
-class LexisAAITokenKeeperSensor(BaseOperator):
+class LexisAAITokenKeeperSensor(_NativeOperator):
     """Refresh the run's token before it expires, for as long as the work lasts.
 
     It ends successfully once ``LexisAAIStopKeeperOperator`` has run (or at once if the run
@@ -108,12 +131,12 @@ class LexisAAITokenKeeperSensor(BaseOperator):
         except ConfigurationError:
             self.log.info("no token keeper for this run (already stopped): nothing to keep")
             return 0
-        count = _run(kept.keep(self.poke_interval))
+        count = self.run_native(kept.keep(self.poke_interval))
         self.log.info("token keeper stopped after %d refresh(es)", count)
         return count
 
 
-class LexisAAIStopKeeperOperator(BaseOperator):
+class LexisAAIStopKeeperOperator(_NativeOperator):
     """Stop the run's token keeper and forget its offline token; ``ALL_DONE`` runs it on every path."""
 
     def __init__(self, *, task_id: str = STOP_KEEPER_TASK_ID, **kwargs: Any) -> None:
@@ -122,7 +145,7 @@ class LexisAAIStopKeeperOperator(BaseOperator):
     def execute(self, context: Any) -> None:
         from lexis_prefect.keeper import stop_keeper
 
-        _run(stop_keeper.fn(_keeper_id()))
+        self.run_native(stop_keeper.fn(_keeper_id()))
 
 
 def _as_data(value: Any) -> Any:
@@ -140,7 +163,7 @@ def _as_data(value: Any) -> Any:
     return value
 
 
-class HpcJobStepOperator(BaseOperator):
+class HpcJobStepOperator(_NativeOperator):
     """Run one HPC job with its data through the native ``build_hpc_job_step`` subflow.
 
     ``job_requirements``, ``data_inputs`` and ``data_outputs`` are rendered first: one Jinja
@@ -183,7 +206,7 @@ class HpcJobStepOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from lexis_prefect.hpc import build_hpc_job_step as native_step
 
-        result = _run(native_step(self.job(), _keeper_id(), group_id=self.group_id, credentials_block=self.credentials_block))
+        result = self.run_native(native_step(self.job(), _keeper_id(), group_id=self.group_id, credentials_block=self.credentials_block))
         return result.model_dump(mode="json")
 
 

@@ -126,6 +126,15 @@ class _Scheduler:
         self.running: dict[cf.Future, tuple[str, Any]] = {}
 
     def run(self) -> dict[str, str]:
+        """Run the graph; if the run itself is stopped (cancelled, terminated), kill what runs."""
+        try:
+            return self._run()
+        except BaseException:
+            for task_id, _ in list(self.running.values()):
+                self.tis[task_id].kill()
+            raise
+
+    def _run(self) -> dict[str, str]:
         self._schedule(self.order)
         while len(self.states) < len(self.order):
             if not self.running:  # cannot happen with a valid decide(); fail loudly if it does

@@ -216,6 +216,7 @@ class TaskInstance:
         self.state: str | None = None
         self.no_retry = False
         self.skip_ids: set[str] = set()
+        self.executing: BaseOperator | None = None  # the rendered copy while a try runs
         self.start_date: datetime | None = None
         self.end_date: datetime | None = None
         dag_run.task_instances[self.task_id] = self
@@ -334,7 +335,7 @@ class TaskInstance:
         self.skip_ids = set()  # a failed try's branch decision does not carry into the retry
         self.start_date = pendulum.now("UTC")
         self.dag_run.xcoms.clear(self.task_id)
-        task = self.task.prepare_for_execution()
+        task = self.executing = self.task.prepare_for_execution()
         self.params = self.resolve_params()
         task.params = self.params  # Airflow: the executing copy sees the run's params
         context = self.get_template_context(task)
@@ -363,6 +364,15 @@ class TaskInstance:
         # Airflow 2.10 runs the success callbacks after a skip too (its _run_raw_task goes on)
         _call_all(task.on_success_callback, context, task)
         return self.state
+
+    def kill(self) -> None:
+        """Stop the running try from outside (the run is being cancelled): the operator's ``on_kill``."""
+        task = self.executing
+        if task is not None:
+            try:
+                task.on_kill()
+            except Exception:
+                task.log.exception("on_kill of %s failed", self.task_id)
 
     def _push_result(self, task: BaseOperator, result: Any) -> None:
         if not task.do_xcom_push or result is None:
