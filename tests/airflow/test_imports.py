@@ -222,10 +222,19 @@ FACADE_MODULES: dict[str, tuple[str, list[str]]] = {
     "airflow.operators.bash": ("lexis_prefect.airflow.operators", ["BashOperator"]),
     "airflow.sensors.base": ("lexis_prefect.airflow.sensors", ["BaseSensorOperator", "PokeReturnValue"]),
     "airflow.sensors.python": ("lexis_prefect.airflow.sensors", ["PythonSensor"]),
-    "airflow.decorators": ("lexis_prefect.airflow.decorators", ["dag", "task"]),
+    "airflow.decorators": ("lexis_prefect.airflow.decorators", ["dag", "task", "task_group"]),
+    "airflow.operators.branch": ("lexis_prefect.airflow.operators", ["BaseBranchOperator"]),
+    "airflow.models.skipmixin": ("lexis_prefect.airflow.operators", ["SkipMixin"]),
     "lexis": ("lexis_prefect.airflow", []),
     "lexis.operators": ("lexis_prefect.airflow", []),
     "lexis.datatypes": ("lexis_prefect.airflow", []),
+    "lexis.operators.aai": (
+        "lexis_prefect.airflow.lexis",
+        ["LexisAAIOperator", "LexisAAITokenKeeperSensor", "LexisAAIStopKeeperOperator"],
+    ),
+    "lexis.operators.hpc": ("lexis_prefect.airflow.lexis", ["build_hpc_job_step"]),
+    "lexis.operators.scheduler.hpc_job": ("lexis_prefect.airflow.lexis", ["FinishOperator"]),
+    "lexis.datatypes.hpc": ("lexis_prefect.airflow.lexis", ["SingleHPCJob"]),
 }
 # airflow.models also re-exports these two
 MODELS_EXTRA = {"BaseOperator": "lexis_prefect.airflow.baseoperator", "Param": "lexis_prefect.airflow.params"}
@@ -292,7 +301,7 @@ def test_exceptions_facade_has_every_shim_exception(tmp_path: Path) -> None:
     [
         ("import airflow.providers.http.operators.http", "airflow.providers"),
         ("from airflow.operators.email import EmailOperator", "airflow.operators.email"),
-        ("from lexis.operators.aai import AAIOperator", "lexis.operators.aai"),
+        ("from lexis.operators.data import DDIOperator", "lexis.operators.data"),
     ],
 )
 def test_unsupported_module_says_so(tmp_path: Path, statement: str, missing: str) -> None:
