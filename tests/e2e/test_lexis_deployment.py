@@ -42,13 +42,19 @@ class Runner:
     """``serve`` of the seed DAG in a subprocess, on this test's Prefect server and sandbox."""
 
     def __init__(self, sandbox: Any, log: Path, name: str) -> None:
-        env = {**os.environ, **sandbox.environment(), "PREFECT_API_URL": PREFECT_API_URL.value()}
+        # The runner copies the flow's source into its working directory: a scratch one, not the repo.
+        env = {
+            **os.environ,
+            **sandbox.environment(),
+            "PREFECT_API_URL": PREFECT_API_URL.value(),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+        }
         env.pop("LEXIS_CREDENTIALS_BLOCK", None)
         self.log = log
         with log.open("wb") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-c", SERVE, str(DAGS), name],
-                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cwd=log.parent, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             )
 
     def output(self) -> str:
