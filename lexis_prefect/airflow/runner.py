@@ -275,6 +275,15 @@ def _publish(result: DagRunResult) -> None:
     )
 
 
+def _masked(dag: DAG, name: str, value: Any) -> Any:
+    """A secret param's value as a SecretStr: Prefect stores the flow run's parameters as passed."""
+    from lexis_prefect.airflow.dag import is_secret_param
+
+    if isinstance(value, str) and is_secret_param(name, dag.params.get_param(name).schema):
+        return SecretStr(value)
+    return value
+
+
 @dataclass
 class _TestRun:
     conf: dict[str, Any]
@@ -286,7 +295,7 @@ def test_dag(dag: DAG, run_conf: Mapping[str, Any] | None, execution_date: datet
     dag.check_cycle()
     conf = dict(run_conf or {})
     dag.resolve_params(conf)  # a bad conf raises ParamValidationError; no run is created
-    declared = {k: v for k, v in conf.items() if k in dag.params}
+    declared = {k: _masked(dag, k, v) for k, v in conf.items() if k in dag.params}
     token = _test_run.set(_TestRun(conf, execution_date))
     try:
         state = dag(**declared, return_state=True)

@@ -411,12 +411,6 @@ def test_access_token_appears_nowhere_the_api_stores(lexis_env):
     assert f"lexis-offline-token-{run.id}" not in {b.name for b in blocks}, "the offline token's Secret block is deleted"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: dag.test() (the footer and `lexis-prefect airflow test`) passes the conf's access_token to the "
-    "flow as a plain str, so Prefect stores the flow run's parameter in clear; only a SecretStr is stored masked",
-)
 @pytest.mark.parametrize("kind", ["jwt", "numeric"])
 def test_stored_access_token_parameter_is_masked(lexis_env, kind):
     token = demo_token(lexis_env).get_secret_value() if kind == "jwt" else "12345"
