@@ -16,7 +16,7 @@ from pydantic import ValidationError, WithJsonSchema
 from lexis_prefect.exceptions import JobValidationError
 from lexis_prefect.models.job import SEED_JOB, SingleHPCJob, job_relative
 
-SEED_DAG = Path(__file__).parent / "data" / "seed_lexis_hpc_simple.py"
+SEED_DAG = Path(__file__).parents[1] / "flows" / "dags" / "lexis_hpc_simple.py"  # the seed file, byte for byte
 SHARED_SEED = Path(__file__).parents[2] / "shared" / "seed" / "lexis_hpc_simple.py"
 
 

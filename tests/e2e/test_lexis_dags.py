@@ -51,7 +51,6 @@ from tests.e2e.conftest import demo_token
 REPO = Path(__file__).parents[2]
 SEED_DAG = REPO / "flows" / "dags" / "lexis_hpc_simple.py"
 TWO_JOBS_DAG = REPO / "flows" / "dags" / "lexis_hpc_two_jobs.py"
-SEED_COPY = REPO / "tests" / "data" / "seed_lexis_hpc_simple.py"
 SHARED_SEED = REPO.parent / "shared" / "seed" / "lexis_hpc_simple.py"
 
 SEED_TASKS = ["refresh_token_task", "ref_token_keeper", "job.hpc_job", "ref_token_stop", "finish"]
@@ -156,7 +155,6 @@ def test_seed_dag_file_is_the_seed_byte_for_byte():
     assert SHARED_SEED.parent.is_dir(), f"{SHARED_SEED.parent} is missing: CI has ../shared beside the clone"
     seed = SHARED_SEED.read_bytes()
     assert SEED_DAG.read_bytes() == seed, f"{SEED_DAG} differs from {SHARED_SEED}"
-    assert SEED_COPY.read_bytes() == seed, f"{SEED_COPY} differs from {SHARED_SEED}"
 
 
 # -- 2. the seed DAG runs to success through the three paths --------------------------------------
