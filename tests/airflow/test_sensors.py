@@ -24,22 +24,9 @@ from lexis_prefect.airflow.exceptions import (
 )
 from lexis_prefect.airflow.operators import PythonOperator
 from lexis_prefect.airflow.sensors import BaseSensorOperator, PokeReturnValue, PythonSensor, poke_mode_only
+from tests.airflow.helpers import Errors
 
 needs_prefect = pytest.mark.usefixtures("prefect_harness")
-
-
-class Errors:
-    """``on_failure_callback`` keeping ``"<ExceptionClass>: <message>"`` per task (survives deepcopy)."""
-
-    def __init__(self) -> None:
-        self.seen: dict[str, str] = {}
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> Errors:
-        return self
-
-    def __call__(self, context: dict[str, Any]) -> None:
-        exc = context["exception"]
-        self.seen[context["ti"].task_id] = f"{type(exc).__name__}: {exc}"
 
 
 class Pokes:

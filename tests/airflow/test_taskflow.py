@@ -20,22 +20,9 @@ from lexis_prefect.airflow.params import Param
 from lexis_prefect.airflow.sensors import PokeReturnValue
 from lexis_prefect.airflow.task_group import TaskGroup
 from lexis_prefect.airflow.xcom_arg import XComArg
+from tests.airflow.helpers import Errors
 
 needs_prefect = pytest.mark.usefixtures("prefect_harness")
-
-
-class Errors:
-    """``on_failure_callback`` keeping ``"<ExceptionClass>: <message>"`` per task (survives deepcopy)."""
-
-    def __init__(self) -> None:
-        self.seen: dict[str, str] = {}
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> Errors:
-        return self
-
-    def __call__(self, context: dict[str, Any]) -> None:
-        exc = context["exception"]
-        self.seen[context["ti"].task_id] = f"{type(exc).__name__}: {exc}"
 
 
 @task
