@@ -327,8 +327,9 @@ class DAG(Flow):
         if kwargs:
             warnings.warn(f"dag.test(): {sorted(kwargs)} not supported by lexis-prefect, ignored", UserWarning, stacklevel=2)
         self.sync_parameters()
+        self.check_cycle()
         conf = dict(run_conf or {})
-        self.resolve_params(conf)  # a bad conf is refused before anything starts
+        self.resolve_params(conf)  # a bad conf is refused before anything starts (no run, no setup)
         with contextlib.ExitStack() as stack:
             for setup in self.test_setups:
                 stack.enter_context(setup(self, conf))

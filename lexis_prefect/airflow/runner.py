@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 FAILED_STATES = ("failed", "upstream_failed")
 #: The conf and date given to ``dag.test``/the CLI (a deployment run has only its parameters).
 _test_run: contextvars.ContextVar[_TestRun | None] = contextvars.ContextVar("airflow_test_run", default=None)
-#: Results of finished runs in this process, by flow run id, for ``dag.test`` to pick up.
+#: Results of runs made by ``dag.test`` in this process, by flow run id, for it to pick up.
 _results: dict[str, DagRunResult] = {}
 
 
@@ -227,6 +227,8 @@ def run_dag_flow(dag: DAG, given: Mapping[str, Any]) -> State:
     result = DagRunResult(
         dag.dag_id, dag_run.run_id, dag_run.state, states, flow_run.get_id(), message, dag_run.xcoms.stored()
     )
+    if test_run and result.flow_run_id:  # only dag.test waits for it: other runs must not pile up here
+        _results[result.flow_run_id] = result
     _publish(result)
     return Failed(message=message) if failed_leaves else Completed(message=message)
 
@@ -262,11 +264,9 @@ def _run_dag_callback(dag: DAG, dag_run: DagRun, finished: list[TaskInstance]) -
 
 
 def _publish(result: DagRunResult) -> None:
-    """Keep the result for ``dag.test`` and show the task states as an artifact in the UI."""
+    """Show the run's task states as an artifact in the UI."""
     from prefect.artifacts import create_table_artifact
 
-    if result.flow_run_id:
-        _results[result.flow_run_id] = result
     key = re.sub(r"[^a-z0-9-]+", "-", f"airflow-{result.dag_id}".lower()).strip("-")
     create_table_artifact(
         table=[{"task_id": t, "state": s} for t, s in result.tasks.items()],
@@ -291,10 +291,9 @@ class _TestRun:
 
 
 def test_dag(dag: DAG, run_conf: Mapping[str, Any] | None, execution_date: datetime | None = None) -> DagRunResult:
-    """``dag.test()``: validate the conf before any run exists, run the flow here, return its result."""
-    dag.check_cycle()
+    """``dag.test()``'s run, once ``DAG.test`` has checked the graph and the conf: run the flow
+    here and return its result."""
     conf = dict(run_conf or {})
-    dag.resolve_params(conf)  # a bad conf raises ParamValidationError; no run is created
     declared = {k: _masked(dag, k, v) for k, v in conf.items() if k in dag.params}
     token = _test_run.set(_TestRun(conf, execution_date))
     try:
