@@ -139,6 +139,11 @@ def keeper(keeper_id: str) -> TokenKeeper:
         raise ConfigurationError(f"no token keeper {keeper_id!r} in this process: run refresh_token first") from None
 
 
+def run_keeper_id() -> str:
+    """The keeper id of the current flow run when none is given: its flow run id."""
+    return str(flow_run.id or "local")
+
+
 def _secret_name(keeper_id: str) -> str:
     return f"lexis-offline-token-{keeper_id}"
 
@@ -178,7 +183,7 @@ async def refresh_token(
     offline token saved by the first attempt instead of the user's access
     token, which may well have expired by then.
     """
-    keeper_id = keeper_id or str(flow_run.id or "local")
+    keeper_id = keeper_id or run_keeper_id()
     if await restore_keeper(keeper_id, credentials_block) is not None:
         _log().info("re-attached to the offline token of run %s", keeper_id)
         return keeper_id

@@ -22,7 +22,6 @@ or crashed run cancels its HEAppE jobs through the native ``cancel_hpc_jobs`` ho
 from __future__ import annotations
 
 import ast
-import asyncio
 from typing import Any
 
 from pydantic import SecretStr
@@ -43,42 +42,14 @@ STOP_KEEPER_TASK_ID = "ref_token_stop"
 HPC_JOB_TASK_ID = "hpc_job"
 
 
-class _NativeOperator(BaseOperator):
-    """An operator whose work is a native coroutine, run on an event loop of its own thread.
-
-    ``on_kill`` (the run is being cancelled or terminated) cancels that coroutine, so the native
-    code's own cancellation handling runs: the job step cancels its HEAppE job, the keeper stops.
-    """
-
-    _loop: asyncio.AbstractEventLoop | None = None
-    _work: asyncio.Task | None = None
-
-    def run_native(self, coroutine: Any) -> Any:
-        loop = asyncio.new_event_loop()
-        self._loop, self._work = loop, loop.create_task(coroutine)
-        try:
-            return loop.run_until_complete(self._work)
-        finally:
-            self._loop = self._work = None
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.run_until_complete(loop.shutdown_default_executor())
-            loop.close()
-
-    def on_kill(self) -> None:
-        loop, work = self._loop, self._work
-        if loop is not None and work is not None and not loop.is_closed():
-            self.log.warning("%s: the run is stopping: cancelling its work", self.task_id)
-            loop.call_soon_threadsafe(work.cancel)
-
-
 def _keeper_id() -> str:
     """The run's keeper id: the DAG's flow run id, as the native tasks and hooks assume."""
-    from prefect.runtime import flow_run
+    from lexis_prefect.keeper import run_keeper_id
 
-    return str(flow_run.id or "local")
+    return run_keeper_id()
 
 
-class LexisAAIOperator(_NativeOperator):
+class LexisAAIOperator(BaseOperator):
     """Exchange the user's access token for a refreshable (offline) token kept for this run.
 
     The rendered token may be an int (native rendering turns ``"12345"`` into ``12345``): it is
@@ -94,7 +65,7 @@ class LexisAAIOperator(_NativeOperator):
         self.offline_access = offline_access
         self.credentials_block = credentials_block
 
-    def execute(self, context: Any) -> None:
+    async def execute(self, context: Any) -> None:
         from lexis_prefect.keeper import refresh_token
 
         token = self.access_token
@@ -104,13 +75,13 @@ class LexisAAIOperator(_NativeOperator):
                 f"{self.task_id}: access_token is empty: pass the user's LEXIS access token "
                 "(the DAG param access_token, e.g. --conf '{\"access_token\": \"...\"}')"
             )
-        self.run_native(refresh_token.fn(SecretStr(token), self.offline_access, self.credentials_block, _keeper_id()))
+        await refresh_token.fn(SecretStr(token), self.offline_access, self.credentials_block, _keeper_id())
 
     def __repr__(self) -> str:  # the rendered token must not show in a repr
         return f"<Task({type(self).__name__}): {self.task_id}>"
 
 
-class LexisAAITokenKeeperSensor(_NativeOperator):
+class LexisAAITokenKeeperSensor(BaseOperator):
     """Refresh the run's token before it expires, for as long as the work lasts.
 
     It ends successfully once ``LexisAAIStopKeeperOperator`` has run (or at once if the run
@@ -122,7 +93,7 @@ class LexisAAITokenKeeperSensor(_NativeOperator):
         self.offline_access = offline_access
         self.poke_interval = poke_interval
 
-    def execute(self, context: Any) -> int:
+    async def execute(self, context: Any) -> int:
         from lexis_prefect.exceptions import ConfigurationError
         from lexis_prefect.keeper import keeper
 
@@ -131,21 +102,21 @@ class LexisAAITokenKeeperSensor(_NativeOperator):
         except ConfigurationError:
             self.log.info("no token keeper for this run (already stopped): nothing to keep")
             return 0
-        count = self.run_native(kept.keep(self.poke_interval))
+        count = await kept.keep(self.poke_interval)
         self.log.info("token keeper stopped after %d refresh(es)", count)
         return count
 
 
-class LexisAAIStopKeeperOperator(_NativeOperator):
+class LexisAAIStopKeeperOperator(BaseOperator):
     """Stop the run's token keeper and forget its offline token; ``ALL_DONE`` runs it on every path."""
 
     def __init__(self, *, task_id: str = STOP_KEEPER_TASK_ID, **kwargs: Any) -> None:
         super().__init__(task_id=task_id, **kwargs)
 
-    def execute(self, context: Any) -> None:
+    async def execute(self, context: Any) -> None:
         from lexis_prefect.keeper import stop_keeper
 
-        self.run_native(stop_keeper.fn(_keeper_id()))
+        await stop_keeper.fn(_keeper_id())
 
 
 def _as_data(value: Any) -> Any:
@@ -163,7 +134,7 @@ def _as_data(value: Any) -> Any:
     return value
 
 
-class HpcJobStepOperator(_NativeOperator):
+class HpcJobStepOperator(BaseOperator):
     """Run one HPC job with its data through the native ``build_hpc_job_step`` subflow.
 
     ``job_requirements``, ``data_inputs`` and ``data_outputs`` are rendered first: one Jinja
@@ -203,10 +174,10 @@ class HpcJobStepOperator(_NativeOperator):
         except JobValidationError as exc:
             raise AirflowFailException(f"{self.task_id}: the job is invalid:\n{exc}") from None
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    async def execute(self, context: Any) -> dict[str, Any]:
         from lexis_prefect.hpc import build_hpc_job_step as native_step
 
-        result = self.run_native(native_step(self.job(), _keeper_id(), group_id=self.group_id, credentials_block=self.credentials_block))
+        result = await native_step(self.job(), _keeper_id(), group_id=self.group_id, credentials_block=self.credentials_block)
         return result.model_dump(mode="json")
 
 

@@ -217,6 +217,8 @@ class TaskInstance:
         self.no_retry = False
         self.skip_ids: set[str] = set()
         self.executing: BaseOperator | None = None  # the rendered copy while a try runs
+        self._loop: asyncio.AbstractEventLoop | None = None  # an async execute's loop and work
+        self._work: asyncio.Task | None = None
         self.start_date: datetime | None = None
         self.end_date: datetime | None = None
         dag_run.task_instances[self.task_id] = self
@@ -344,7 +346,7 @@ class TaskInstance:
             task.render_template_fields(context, self.dag_run.jinja_env)
             task.pre_execute(context)
             _call_all(task.on_execute_callback, context, task)
-            result = _execute(task, context)
+            result = _execute(self, task, context)
             task.post_execute(context, result)
             self._push_result(task, result)
             self.state = "success"
@@ -365,14 +367,35 @@ class TaskInstance:
         _call_all(task.on_success_callback, context, task)
         return self.state
 
+    def call_execute(self, task: BaseOperator, context: dict[str, Any]) -> Any:
+        """``task.execute(context)``; an ``async def execute`` runs on an event loop of its own
+        thread, kept here so that ``kill()`` can cancel it from another thread."""
+        if not inspect.iscoroutinefunction(task.execute):
+            return task.execute(context)
+        loop = asyncio.new_event_loop()
+        self._loop, self._work = loop, loop.create_task(task.execute(context))
+        try:
+            return loop.run_until_complete(self._work)
+        finally:
+            self._loop = self._work = None
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+            loop.close()
+
     def kill(self) -> None:
-        """Stop the running try from outside (the run is being cancelled): the operator's ``on_kill``."""
-        task = self.executing
-        if task is not None:
-            try:
-                task.on_kill()
-            except Exception:
-                task.log.exception("on_kill of %s failed", self.task_id)
+        """Stop the running try from outside (the run is stopping, or ``execution_timeout``):
+        cancel an ``async def execute`` (so its own cancellation handling runs: the LEXIS job
+        step cancels its HEAppE job), then the operator's ``on_kill``."""
+        task, loop, work = self.executing, self._loop, self._work
+        if task is None:
+            return
+        if loop is not None and work is not None and not loop.is_closed():
+            task.log.warning("%s: the run is stopping: cancelling its work", self.task_id)
+            loop.call_soon_threadsafe(work.cancel)
+        try:
+            task.on_kill()
+        except Exception:
+            task.log.exception("on_kill of %s failed", self.task_id)
 
     def _push_result(self, task: BaseOperator, result: Any) -> None:
         if not task.do_xcom_push or result is None:
@@ -406,27 +429,22 @@ def _call_all(callbacks: Callable | list[Callable] | None, context: dict[str, An
             task.log.exception("Error when executing %s callback", getattr(callback, "__name__", callback))
 
 
-def _call_execute(task: BaseOperator, context: dict[str, Any]) -> Any:
-    if inspect.iscoroutinefunction(task.execute):
-        return asyncio.run(task.execute(context))
-    return task.execute(context)
+def _execute(ti: TaskInstance, task: BaseOperator, context: dict[str, Any]) -> Any:
+    """``task.execute(context)``, abandoned with ``ti.kill()`` once ``execution_timeout`` passes.
 
-
-def _execute(task: BaseOperator, context: dict[str, Any]) -> Any:
-    """``task.execute(context)``, abandoned with ``on_kill()`` once ``execution_timeout`` passes.
-
-    A Python thread cannot be stopped from outside: on timeout the try fails at once and
-    ``on_kill`` stops what the operator started (BashOperator's process); a plain Python callable
-    keeps running in the background until it returns (documented in docs/airflow-compat.md).
+    A Python thread cannot be stopped from outside: on timeout the try fails at once, an
+    ``async def execute`` is cancelled and ``on_kill`` stops what the operator started
+    (BashOperator's process); a plain Python callable keeps running in the background until it
+    returns (documented in docs/airflow-compat.md).
     """
     if task.execution_timeout is None:
-        return _call_execute(task, context)
+        return ti.call_execute(task, context)
     outcome: dict[str, Any] = {}
     run_context = contextvars.copy_context()
 
     def target() -> None:
         try:
-            outcome["result"] = run_context.run(_call_execute, task, context)
+            outcome["result"] = run_context.run(ti.call_execute, task, context)
         except BaseException as exc:  # handed to the waiting thread
             outcome["error"] = exc
 
@@ -434,7 +452,7 @@ def _execute(task: BaseOperator, context: dict[str, Any]) -> Any:
     thread.start()
     thread.join(task.execution_timeout.total_seconds())
     if thread.is_alive():
-        task.on_kill()
+        ti.kill()
         raise TaskTimedOut(f"Timeout: {task.task_id} ran longer than execution_timeout={task.execution_timeout}")
     if "error" in outcome:
         raise outcome["error"]

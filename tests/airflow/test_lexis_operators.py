@@ -5,6 +5,8 @@ End-to-end runs on the sandbox are in tests/e2e/test_lexis_dags.py and test_lexi
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from lexis_prefect.airflow.baseoperator import BaseOperator
@@ -87,7 +89,7 @@ def test_an_empty_access_token_fails_naming_the_param():
     with DAG("empty_token"):
         op = LexisAAIOperator(task_id="t", access_token="")
     with pytest.raises(AirflowFailException, match="access_token is empty"):
-        op.execute({})
+        asyncio.run(op.execute({}))
 
 
 def test_the_rendered_token_stays_out_of_the_repr():

@@ -778,3 +778,31 @@ def test_task_exception_does_not_escape_dag_test() -> None:
     with DAG("no_raise", schedule=None) as dag:
         Op(task_id="t", fn=lambda context: (_ for _ in ()).throw(AirflowException("logged, not raised")))
     assert dag.test().tasks == {"t": "failed"}
+
+
+class _SleepsAsync(BaseOperator):
+    """An ``async def execute`` that would sleep for a minute; records how it ended."""
+
+    ended: list[str] = []
+
+    async def execute(self, context: Any) -> None:
+        import asyncio
+
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            _SleepsAsync.ended.append("cancelled")
+            raise
+        _SleepsAsync.ended.append("finished")
+
+
+def test_an_async_execute_past_its_timeout_is_cancelled():
+    _SleepsAsync.ended.clear()
+    with DAG("async_timeout") as dag:
+        _SleepsAsync(task_id="t", execution_timeout=timedelta(seconds=0.3))
+    result = dag.test()
+    assert result.tasks == {"t": "failed"}
+    deadline = time.monotonic() + 10
+    while not _SleepsAsync.ended and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _SleepsAsync.ended == ["cancelled"]
