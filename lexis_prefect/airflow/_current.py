@@ -7,6 +7,7 @@ joins that DAG and the innermost open task group, without being passed either.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from lexis_prefect.airflow.exceptions import AirflowException
@@ -61,3 +62,10 @@ def validate_key(key: object, *, group: bool = False, max_length: int = 250) -> 
         raise AirflowException(
             f"The key {key!r} has to be made of alphanumeric characters, {allowed} exclusively"
         )
+
+
+def next_suffix(prefix: str, names: Iterable[str | None]) -> int:
+    """The next free N for ``<prefix>__N`` among ``names`` (1 when none is taken): how Airflow
+    makes repeated task and group ids unique."""
+    pattern = re.compile(rf"^{re.escape(prefix)}__(\d+)$")
+    return max((int(m.group(1)) for n in names if n and (m := pattern.match(n))), default=0) + 1

@@ -74,13 +74,8 @@ def get_unique_task_id(task_id: str, dag: DAG | None = None, task_group: TaskGro
     if tg_task_id not in dag.task_ids:
         return task_id
     prefix = re.split(r"__\d+$", tg_task_id)[0]
-    suffixes = [0]
-    for existing in dag.task_ids:
-        match = re.match(rf"^{re.escape(prefix)}__(\d+)$", existing)
-        if match:
-            suffixes.append(int(match.group(1)))
     core = re.split(r"__\d+$", task_id)[0]
-    return f"{core}__{max(suffixes) + 1}"
+    return f"{core}__{_current.next_suffix(prefix, dag.task_ids)}"
 
 
 # -- decorated operators ---------------------------------------------------------------------------

@@ -75,9 +75,7 @@ class TaskGroup(DependencyMixin):
         if not add_suffix:
             raise DuplicateTaskIdFound(f"group_id '{group_id}' has already been added to the DAG")
         base = re.split(r"__\d+$", group_id)[0]
-        used = [g for g in self.used_group_ids if g and re.match(rf"^{re.escape(base)}__\d+$", g)]
-        suffixes = sorted(int(g.rsplit("__", 1)[1]) for g in used)
-        return f"{base}__{suffixes[-1] + 1 if suffixes else 1}"
+        return f"{base}__{_current.next_suffix(base, self.used_group_ids)}"
 
     # -- identity ---------------------------------------------------------------------------
     @property

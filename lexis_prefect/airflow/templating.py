@@ -100,8 +100,6 @@ def render_template(
     seen: set[int] | None = None,
 ) -> Any:
     """``value`` with every template string in it rendered (see the module docstring)."""
-    from lexis_prefect.airflow.xcom_arg import XComArg
-
     seen = set() if seen is None else seen
     if id(value) in seen:
         return value
@@ -110,7 +108,7 @@ def render_template(
         is_file = operator.template_ext and value.endswith(tuple(operator.template_ext))
         template = env.get_template(value) if is_file else env.from_string(value)
         return _render(template, context)
-    if isinstance(value, XComArg) or getattr(type(value), "_airflow_resolvable", False):
+    if getattr(type(value), "_airflow_resolvable", False):
         return value.resolve(context)  # XComArg, DagParam (Airflow's ResolveMixin)
     if value.__class__ is tuple:
         return tuple(render_template(operator, v, context, env, seen) for v in value)

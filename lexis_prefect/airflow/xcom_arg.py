@@ -22,6 +22,9 @@ _MISSING = object()
 class XComArg(DependencyMixin):
     """The XCom ``key`` of ``operator`` (its return value by default)."""
 
+    #: Rendering replaces it by ``resolve(context)`` (Airflow's ResolveMixin; ``DagParam`` too).
+    _airflow_resolvable = True
+
     def __init__(self, operator: BaseOperator, key: str = XCOM_RETURN_KEY) -> None:
         self.operator = operator
         self.key = key
