@@ -81,12 +81,12 @@ class BaseSensorOperator(BaseOperator, SkipMixin):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.poke_interval = self._coerce_poke_interval(poke_interval).total_seconds()
+        self.poke_interval = self._coerce(poke_interval, "poke_interval").total_seconds()
         self.soft_fail = soft_fail
-        self.timeout = self._coerce_timeout(timeout).total_seconds()
+        self.timeout = self._coerce(timeout, "timeout").total_seconds()
         self.mode = mode
         self.exponential_backoff = exponential_backoff
-        self.max_wait = self._coerce_max_wait(max_wait)
+        self.max_wait = self._coerce(max_wait, "max_wait", optional=True)
         if soft_fail is True and never_fail is True:
             raise ValueError("soft_fail and never_fail are mutually exclusive, you can not provide both.")
         self.silent_fail = silent_fail
@@ -94,28 +94,13 @@ class BaseSensorOperator(BaseOperator, SkipMixin):
         self._validate_input_values()
 
     @staticmethod
-    def _coerce_poke_interval(poke_interval: float | timedelta) -> timedelta:
-        if isinstance(poke_interval, timedelta):
-            return poke_interval
-        if isinstance(poke_interval, (int, float)) and poke_interval >= 0:
-            return timedelta(seconds=poke_interval)
-        raise AirflowException("Operator arg `poke_interval` must be timedelta object or a non-negative number")
-
-    @staticmethod
-    def _coerce_timeout(timeout: float | timedelta) -> timedelta:
-        if isinstance(timeout, timedelta):
-            return timeout
-        if isinstance(timeout, (int, float)) and timeout >= 0:
-            return timedelta(seconds=timeout)
-        raise AirflowException("Operator arg `timeout` must be timedelta object or a non-negative number")
-
-    @staticmethod
-    def _coerce_max_wait(max_wait: float | timedelta | None) -> timedelta | None:
-        if max_wait is None or isinstance(max_wait, timedelta):
-            return max_wait
-        if isinstance(max_wait, (int, float)) and max_wait >= 0:
-            return timedelta(seconds=max_wait)
-        raise AirflowException("Operator arg `max_wait` must be timedelta object or a non-negative number")
+    def _coerce(value: float | timedelta | None, name: str, optional: bool = False) -> timedelta | None:
+        """A non-negative number of seconds or a timedelta, as a timedelta (None too, if ``optional``)."""
+        if (value is None and optional) or isinstance(value, timedelta):
+            return value
+        if isinstance(value, (int, float)) and value >= 0:
+            return timedelta(seconds=value)
+        raise AirflowException(f"Operator arg `{name}` must be timedelta object or a non-negative number")
 
     def _validate_input_values(self) -> None:
         if not isinstance(self.poke_interval, (int, float)) or self.poke_interval < 0:
