@@ -186,12 +186,12 @@ airflow_app = typer.Typer(
 app.add_typer(airflow_app)
 
 
-def _load_dag(path: str, dag_id: Optional[str]) -> Any:
-    """The DAG of ``path`` on the shim; a file that cannot be loaded exits 2 with the reason."""
-    from lexis_prefect.airflow.loader import DagFileError, load_dag
+def _loaded(load: Any, *args: Any) -> Any:
+    """``load(*args)`` of the shim's loader; a file that cannot be loaded exits 2 with the reason."""
+    from lexis_prefect.airflow.loader import DagFileError
 
     try:
-        return load_dag(path, dag_id)
+        return load(*args)
     except DagFileError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -206,10 +206,11 @@ def airflow_test(
 ) -> None:
     """Run one DAG once on Prefect, like Airflow's `dags test`: exit 0 on success, 1 on failure, 2 on bad input."""
     from lexis_prefect.airflow.exceptions import ParamValidationError
+    from lexis_prefect.airflow.loader import load_dag
 
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     run_conf = _conf(conf)
-    dag = _load_dag(dag_file, dag_id)
+    dag = _loaded(load_dag, dag_file, dag_id)
     try:
         result = dag.test(run_conf=run_conf)
     except ParamValidationError as exc:
@@ -232,13 +233,9 @@ def airflow_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")] = False,
 ) -> None:
     """List the DAGs of a file: ids, params, tasks (with trigger rules) and edges."""
-    from lexis_prefect.airflow.loader import DagFileError, load_dags
+    from lexis_prefect.airflow.loader import load_dags
 
-    try:
-        dags = load_dags(dag_file)
-    except DagFileError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    dags = _loaded(load_dags, dag_file)
     listing = {dag_id: _describe_dag(dag) for dag_id, dag in dags.items()}
     if as_json:
         typer.echo(json.dumps(listing))
