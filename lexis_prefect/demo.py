@@ -43,6 +43,22 @@ def main(run: Run) -> int:
 
 
 @contextlib.contextmanager
+def _on_a_sandbox() -> Iterator[Any]:
+    """A fresh sandbox, ``LEXIS_*`` pointing at it until the block ends."""
+    from lexis_prefect.sandbox import SandboxProcess
+
+    saved = dict(os.environ)
+    with SandboxProcess() as sandbox:
+        os.environ.update(sandbox.environment())
+        print(f"no LEXIS configuration: running against the LEXIS sandbox at {sandbox.url}")
+        try:
+            yield sandbox
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+
+@contextlib.contextmanager
 def sandbox_when_unconfigured(conf: dict[str, Any], token_param: str = "access_token") -> Iterator[None]:
     """Around a run of a LEXIS Airflow DAG (``dag.test()``): with no LEXIS configuration, run it on a
     fresh sandbox, ``LEXIS_*`` pointing at it for the run, and, unless ``conf`` holds a token, as the
@@ -54,27 +70,14 @@ def sandbox_when_unconfigured(conf: dict[str, Any], token_param: str = "access_t
     else:
         yield
         return
-    from lexis_prefect.sandbox import SandboxProcess
-
-    saved = dict(os.environ)
-    with SandboxProcess() as sandbox:
-        os.environ.update(sandbox.environment())
-        print(f"no LEXIS configuration: running against the LEXIS sandbox at {sandbox.url}")
+    with _on_a_sandbox() as sandbox:
         if not conf.get(token_param):
             conf[token_param] = sandbox.demo_token().get_secret_value()
-        try:
-            yield
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
+        yield
 
 
 def _on_sandbox(run: Run) -> int:
-    from lexis_prefect.sandbox import SandboxProcess
-
-    with SandboxProcess() as sandbox:
-        os.environ.update(sandbox.environment())
-        print(f"no LEXIS configuration: running against the LEXIS sandbox at {sandbox.url}")
+    with _on_a_sandbox() as sandbox:
         return _report(run, sandbox.demo_token(), sandbox)
 
 
