@@ -30,7 +30,7 @@ from lexis_prefect.airflow.exceptions import (
     AirflowSkipException,
     AirflowTaskTimeout,
 )
-from lexis_prefect.airflow.templating import macros
+from lexis_prefect.airflow.templating import FILTERS, macros
 from lexis_prefect.airflow.xcom import deserialize_value, serialize_value
 from lexis_prefect.airflow.xcom_arg import XCOM_RETURN_KEY
 
@@ -260,8 +260,6 @@ class TaskInstance:
         ds = date.strftime("%Y-%m-%d")
         ds_nodash = ds.replace("-", "")
         ts = date.isoformat()
-        from lexis_prefect.airflow.templating import FILTERS
-
         return {
             "dag": task.dag,
             "dag_run": run,
