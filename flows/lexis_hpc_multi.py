@@ -12,8 +12,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from pydantic import SecretStr
-
+from lexis_prefect.blocks import AccessToken
 from lexis_prefect.hpc import HpcJobResult, build_hpc_job_step, hpc_flow
 from lexis_prefect.keeper import kept_token
 from lexis_prefect.models.job import SEED_JOB, DataInput, SingleHPCJob
@@ -42,7 +41,7 @@ def reading(job: SingleHPCJob, previous: HpcJobResult) -> SingleHPCJob:
     description="Two HPC jobs in sequence: the second computes on the first's output dataset.",
 )
 async def lexis_hpc_chain(
-    access_token: SecretStr,
+    access_token: AccessToken,
     job1: SingleHPCJob = SEED,
     job2: SingleHPCJob = SEED,
     credentials_block: str | None = None,
@@ -62,7 +61,7 @@ async def lexis_hpc_chain(
     description="The same HPC job for several parameter values, concurrently.",
 )
 async def lexis_hpc_fanout(
-    access_token: SecretStr,
+    access_token: AccessToken,
     job1: SingleHPCJob = SEED,
     input_params: list[str] = ["alpha", "beta", "gamma"],  # noqa: B006 (a flow parameter default)
     credentials_block: str | None = None,
@@ -87,7 +86,7 @@ async def lexis_hpc_fanout(
         )
 
 
-async def both(token: SecretStr) -> dict[str, list[HpcJobResult]]:
+async def both(token: AccessToken) -> dict[str, list[HpcJobResult]]:
     which = sys.argv[1:] or ["chain", "fanout"]
     results = {}
     if "chain" in which:

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import sys
 
-from pydantic import SecretStr
-
+from lexis_prefect.blocks import AccessToken
 from lexis_prefect.hpc import HpcJobResult, build_hpc_job_step, hpc_flow
 from lexis_prefect.keeper import kept_token
 from lexis_prefect.models.job import SEED_JOB, SingleHPCJob
@@ -24,7 +23,7 @@ from lexis_prefect.models.job import SEED_JOB, SingleHPCJob
     description="Simple HPC Workflow Example: token, stage in, HPC job, stage out.",
 )
 async def lexis_hpc_simple(
-    access_token: SecretStr,
+    access_token: AccessToken,
     job1: SingleHPCJob = SingleHPCJob.model_validate(SEED_JOB),
     credentials_block: str | None = None,
     run_key: str | None = None,
@@ -32,7 +31,8 @@ async def lexis_hpc_simple(
     """The seed's graph: refresh_token >> (ref_token_keeper, job >> ref_token_stop >> finish).
 
     Args:
-        access_token: the user's LEXIS access token.
+        access_token: the user's LEXIS access token; through a deployment, a Secret block
+            holding it (`{"$ref": {"block_document_slug": "secret/<name>"}}`).
         job1: the job, as the seed's `job1` parameter.
         credentials_block: a saved LexisCredentials block (else the environment).
         run_key: rerunning with the same key re-attaches to the job it started

@@ -13,6 +13,8 @@ __version__ = "0.1.0.dev0"
 # public name -> the submodule that defines it
 _LAZY: dict[str, str] = {
     "AAIClient": "aai",
+    "LexisCredentials": "blocks",
+    "LexisEndpoints": "blocks",
     "DEFAULT_TIMEOUT": "config",
     "PollPolicy": "config",
     "RetryPolicy": "config",
@@ -44,6 +46,8 @@ __all__ = [
     "HEAppEClient",
     "JobValidationError",
     "LexisAPIError",
+    "LexisCredentials",
+    "LexisEndpoints",
     "LexisError",
     "LexisTransportError",
     "NotFoundError",
@@ -61,6 +65,7 @@ __all__ = [
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lexis_prefect.aai import AAIClient
+    from lexis_prefect.blocks import LexisCredentials, LexisEndpoints
     from lexis_prefect.config import DEFAULT_TIMEOUT, PollPolicy, RetryPolicy
     from lexis_prefect.ddi import DDIStagingClient
     from lexis_prefect.exceptions import (

@@ -23,11 +23,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from typing import Literal, overload
+from typing import Annotated, Any, Literal, Union, overload
 
 from prefect.blocks.abstract import CredentialsBlock
 from prefect.blocks.core import Block
-from pydantic import Field, SecretStr, field_validator
+from prefect.blocks.system import Secret
+from pydantic import Field, SecretStr, WithJsonSchema, field_validator
 
 from lexis_prefect._http import TokenSource
 from lexis_prefect.aai import AAIClient
@@ -35,7 +36,16 @@ from lexis_prefect.ddi import DDIStagingClient
 from lexis_prefect.exceptions import ConfigurationError
 from lexis_prefect.heappe import HEAppEClient
 
-__all__ = ["LexisCredentials", "LexisEndpoints", "resolve_credentials"]
+__all__ = [
+    "ACCESS_TOKEN_SCHEMA",
+    "AccessToken",
+    "LexisCredentials",
+    "LexisEndpoints",
+    "resolve_credentials",
+    "reveal_token",
+    "secret_reference_schema",
+    "secret_text",
+]
 
 _DOCS = "https://docs.lexis.tech"
 
@@ -219,3 +229,66 @@ def resolve_credentials(block_name: str | None = None) -> LexisCredentials:
     if name:
         return LexisCredentials.load(name)  # type: ignore[return-value]
     return LexisCredentials.from_env()
+
+
+def secret_reference_schema(title: str, description: str) -> dict[str, Any]:
+    """The JSON schema of a parameter that only takes a reference to a saved Secret block.
+
+    A deployment run's parameters are stored as sent, so a token passed as text would sit in
+    clear in the database. With this schema the Prefect server refuses anything but
+    `{"$ref": {"block_document_id": ...}}` or `{"$ref": {"block_document_slug": "secret/<name>"}}`
+    when the run is created, the UI shows a picker of Secret blocks (`block_type_slug`), and the
+    flow receives the loaded block (Prefect resolves `$ref` values before validating parameters).
+    """
+    return {
+        "title": title,
+        "description": description,
+        "type": "object",
+        "block_type_slug": "secret",
+        "properties": {
+            "$ref": {
+                "oneOf": [
+                    {"type": "string", "format": "uuid"},
+                    {"type": "object", "additionalProperties": {"type": "string"}, "minProperties": 1},
+                ]
+            }
+        },
+        "required": ["$ref"],
+        "additionalProperties": False,
+    }
+
+
+ACCESS_TOKEN_SCHEMA = secret_reference_schema(
+    "access_token",
+    "A Secret block holding the user's LEXIS access token (never the token itself: run parameters are stored "
+    "in clear). Save one with `lexis-prefect token save NAME`.",
+)
+
+#: A flow parameter holding the user's access token. Called from Python it takes the token
+#: (`SecretStr`, stored masked); through a deployment it takes a Secret block reference only.
+AccessToken = Annotated[Union[SecretStr, Secret], WithJsonSchema(ACCESS_TOKEN_SCHEMA)]
+
+
+def secret_text(value: Any, name: str = "access_token") -> Any:
+    """The text inside a `SecretStr` or a Secret block; any other value as it is."""
+    if isinstance(value, Block) and not isinstance(value, Secret):
+        raise ConfigurationError(f"{name} must reference a Secret block, not a {type(value).__name__} block")
+    if isinstance(value, Secret):
+        value = value.get()
+        if not isinstance(value, str):
+            raise ConfigurationError(f"{name}: the Secret block must hold text, not JSON")
+    return value.get_secret_value() if isinstance(value, SecretStr) else value
+
+
+def reveal_token(value: SecretStr | Secret | str | int, name: str = "access_token") -> SecretStr:
+    """The token inside an `AccessToken` value, whichever form it came in.
+
+    An int is taken as its text: Airflow's native rendering turns a numeric-looking token into one.
+
+    Raises:
+        ConfigurationError: the referenced block is not a Secret, holds JSON, or the token is empty.
+    """
+    text = str(secret_text(value, name))
+    if not text:
+        raise ConfigurationError(f"{name} is empty: pass the user's LEXIS access token or a Secret block holding it")
+    return SecretStr(text)

@@ -31,7 +31,7 @@ from prefect.logging import get_run_logger
 from prefect.runtime import flow_run
 from pydantic import SecretStr
 
-from lexis_prefect.blocks import LexisCredentials, resolve_credentials
+from lexis_prefect.blocks import AccessToken, LexisCredentials, resolve_credentials, reveal_token
 from lexis_prefect.exceptions import AuthenticationError, ConfigurationError, LexisError
 from lexis_prefect.models.aai import TokenSet
 
@@ -172,7 +172,7 @@ async def restore_keeper(keeper_id: str, credentials_block: str | None = None) -
 
 @task(name="refresh_token", task_run_name="refresh_token")
 async def refresh_token(
-    access_token: SecretStr,
+    access_token: AccessToken | str,
     offline_access: bool = True,
     credentials_block: str | None = None,
     keeper_id: str | None = None,
@@ -189,17 +189,12 @@ async def refresh_token(
         return keeper_id
     credentials = resolve_credentials(credentials_block)
     async with credentials.get_client("aai") as aai:
-        tokens = await aai.exchange_token(SecretStr(str(_reveal(access_token))), offline_access=offline_access)
+        tokens = await aai.exchange_token(reveal_token(access_token), offline_access=offline_access)
     if tokens.refresh_token is not None:
         await Secret(value=tokens.refresh_token).asave(_secret_name(keeper_id), overwrite=True)
     _KEEPERS[keeper_id] = TokenKeeper(keeper_id, credentials, tokens)
     _log().info("LEXIS token obtained for %s (offline: %s)", tokens.username or "the user", tokens.is_offline)
     return keeper_id
-
-
-def _reveal(token: SecretStr | str | int) -> str | int:
-    # Airflow's native rendering may turn a numeric-looking token into an int.
-    return token.get_secret_value() if isinstance(token, SecretStr) else token
 
 
 @task(name="keep_token", task_run_name="ref_token_keeper")
@@ -234,7 +229,7 @@ async def forget_offline_token(keeper_id: str) -> None:
 
 @contextlib.asynccontextmanager
 async def kept_token(
-    access_token: SecretStr,
+    access_token: AccessToken,
     *,
     offline_access: bool = True,
     credentials_block: str | None = None,

@@ -7,10 +7,18 @@ import re
 
 import pytest
 from prefect.blocks.core import Block
+from prefect.blocks.system import Secret
 from pydantic import SecretStr, ValidationError
 
 from lexis_prefect.aai import AAIClient
-from lexis_prefect.blocks import LexisCredentials, LexisEndpoints, resolve_credentials
+from lexis_prefect.blocks import (
+    ACCESS_TOKEN_SCHEMA,
+    AccessToken,
+    LexisCredentials,
+    LexisEndpoints,
+    resolve_credentials,
+    reveal_token,
+)
 from lexis_prefect.ddi import DDIStagingClient
 from lexis_prefect.exceptions import ConfigurationError
 from lexis_prefect.heappe import HEAppEClient
@@ -144,3 +152,87 @@ def test_secret_is_not_readable_from_the_api_or_repr(prefect_harness):
         document = client.read_block_document_by_name("lexis-secret", "lexis-credentials", include_secrets=False)
     assert ENV["LEXIS_CLIENT_SECRET"] not in json.dumps(document.data, default=str)
     assert ENV["LEXIS_CLIENT_SECRET"] not in repr(creds) + str(creds.model_dump())
+
+
+# -- the access token: the text from Python, a Secret block reference through a deployment ------
+
+TOKEN = "eyJ.access-token-under-test.sig"
+
+
+@pytest.mark.parametrize(
+    "value", [TOKEN, SecretStr(TOKEN), Secret(value=TOKEN)], ids=["text", "SecretStr", "Secret block"]
+)
+def test_reveal_token_reads_every_form(value):
+    assert reveal_token(value).get_secret_value() == TOKEN
+
+
+def test_reveal_token_takes_an_int_as_its_text():
+    assert reveal_token(12345).get_secret_value() == "12345"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("", "access_token is empty"),
+        (Secret(value=""), "access_token is empty"),
+        (Secret(value={"token": TOKEN}), "must hold text, not JSON"),
+        (LexisEndpoints(aai_url="https://a.test", staging_url="https://s.test"), "must reference a Secret block"),
+    ],
+    ids=["empty", "empty block", "JSON block", "other block"],
+)
+def test_reveal_token_refuses_what_is_not_a_token_naming_the_parameter(value, message):
+    with pytest.raises(ConfigurationError, match=message) as caught:
+        reveal_token(value)
+    assert TOKEN not in str(caught.value)
+
+
+def test_access_token_schema_takes_only_a_block_reference():
+    from prefect.utilities.schema_tools.validation import ValidationError as SchemaError
+    from prefect.utilities.schema_tools.validation import validate
+
+    schema = {"type": "object", "properties": {"access_token": ACCESS_TOKEN_SCHEMA}}
+    for reference in ({"block_document_slug": "secret/mine"}, "0b7a3f0e-3a5e-4f54-8f43-2ef6b2b1c001"):
+        validate({"access_token": {"$ref": reference}}, schema, raise_on_error=True, preprocess=True)
+    for clear in (TOKEN, {"value": TOKEN}, {"$ref": {"block_document_slug": "secret/mine"}, "value": TOKEN}):
+        with pytest.raises(SchemaError):
+            validate({"access_token": clear}, schema, raise_on_error=True, preprocess=True)
+
+
+def test_a_flow_run_given_a_secret_block_reference_gets_the_token_and_stores_only_the_reference(prefect_harness):
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.runtime import flow_run
+
+    Secret(value=TOKEN).save("lexis-access-token-test", overwrite=True)
+
+    @flow
+    def uses(access_token: AccessToken) -> tuple[str, str]:
+        return reveal_token(access_token).get_secret_value(), flow_run.get_id()
+
+    reference = {"$ref": {"block_document_slug": "secret/lexis-access-token-test"}}
+    seen, run_id = uses(access_token=reference)
+    assert seen == TOKEN
+    with get_client(sync_client=True) as client:
+        stored = client.read_flow_run(run_id).parameters
+    assert TOKEN not in json.dumps(stored, default=str)
+
+
+def test_prefect_block_register_finds_the_lexis_blocks(prefect_harness):
+    """`prefect block register -m lexis_prefect` (the package's names load lazily)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    prefect = Path(sys.executable).parent / "prefect"
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
+    done = subprocess.run(
+        [str(prefect), "block", "register", "-m", "lexis_prefect"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "LEXIS Credentials" in done.stdout and "LEXIS Endpoints" in done.stdout, done.stdout
+    with get_client(sync_client=True) as client:
+        assert client.read_block_type_by_slug("lexis-credentials").name == "LEXIS Credentials"

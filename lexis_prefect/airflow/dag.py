@@ -19,7 +19,7 @@ import sys
 import warnings
 from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Annotated, Any, ContextManager
+from typing import Annotated, Any, ContextManager, Union
 
 import jinja2
 import pydantic
@@ -209,8 +209,7 @@ class DAG(Flow):
                 schema["description"] = param.description
             annotation = Annotated[Any, pydantic.WithJsonSchema(schema)]
             if is_secret_param(name, schema):
-                schema.update(format="password", writeOnly=True)
-                annotation = Annotated[pydantic.SecretStr, pydantic.WithJsonSchema(schema)]
+                annotation = _secret_annotation(name, schema)
             default = inspect.Parameter.empty if param.value is NOTSET else param.value
             parameters.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation))
         return inspect.Signature(parameters)
@@ -353,6 +352,18 @@ SECRET_PARAM_NAME = re.compile(r"(^|_)(token|password|passwd|secret|api_?key)$",
 def is_secret_param(name: str, schema: Mapping[str, Any]) -> bool:
     """A string param whose name says it is a secret (see ``SECRET_PARAM_NAME``)."""
     return bool(SECRET_PARAM_NAME.search(name)) and schema.get("type", "string") == "string"
+
+
+def _secret_annotation(name: str, schema: Mapping[str, Any]) -> Any:
+    """A secret param's flow parameter: the text from Python (stored masked), a Secret block
+    reference through a deployment (the server refuses the text there: it would be stored in clear)."""
+    from prefect.blocks.system import Secret
+
+    from lexis_prefect.blocks import secret_reference_schema
+
+    description = schema.get("description") or f"A Secret block holding the DAG param {name!r}"
+    reference = secret_reference_schema(schema.get("title", name), description)
+    return Annotated[Union[pydantic.SecretStr, Secret], pydantic.WithJsonSchema(reference)]
 
 
 def _manual_run_id() -> str:

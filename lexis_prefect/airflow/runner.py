@@ -22,12 +22,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import pendulum
-from pydantic import SecretStr
 from prefect import task
-from prefect.logging import get_logger
 from prefect.cache_policies import NO_CACHE
+from prefect.logging import get_logger
 from prefect.states import Completed, Failed, State
+from pydantic import SecretStr
 
+from lexis_prefect.blocks import secret_text
 from lexis_prefect.airflow.exceptions import AirflowFailException, AirflowSensorTimeout
 from lexis_prefect.airflow.taskinstance import DagRun, TaskInstance
 from lexis_prefect.airflow.trigger_rule import decide
@@ -206,7 +207,7 @@ def run_dag_flow(dag: DAG, given: Mapping[str, Any]) -> State:
     """The body of the DAG's flow: validate the params, run the graph, apply the leaf rule."""
     from prefect.runtime import flow_run
 
-    given = {k: v.get_secret_value() if isinstance(v, SecretStr) else v for k, v in given.items()}
+    given = {k: secret_text(v, k) for k, v in given.items()}
     test_run = _test_run.get()
     conf = dict(test_run.conf) if test_run else _explicit(dag, given)
     dag.resolve_params({**given, **conf})  # a bad value fails the run before any task

@@ -56,10 +56,16 @@ def test_single_hpc_job_is_a_schema_dict_that_validates_the_seed_job():
     assert excinfo.value.field == ".requirements.policy"
 
 
-def test_the_access_token_is_a_masked_flow_parameter():
+def test_the_access_token_takes_only_a_secret_block_reference_through_the_server():
+    from prefect.utilities.schema_tools.validation import ValidationError, validate
+
     dag, _ = seed_shaped_dag()
-    schema = dag.parameters.model_dump()["properties"]["access_token"]
-    assert schema["format"] == "password" and schema["writeOnly"] is True
+    schema = dag.parameters.model_dump()
+    reference = {"$ref": {"block_document_slug": "secret/lexis-access-token"}}
+    validate({"access_token": reference}, schema, raise_on_error=True, preprocess=True)  # what the server runs
+    for clear in ("eyJ.the.token", {"value": "eyJ.the.token"}, {**reference, "value": "eyJ.the.token"}):
+        with pytest.raises(ValidationError):
+            validate({"access_token": clear}, schema, raise_on_error=True, preprocess=True)
 
 
 def _job_op(**kwargs) -> HpcJobStepOperator:
