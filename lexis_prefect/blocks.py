@@ -227,7 +227,8 @@ def resolve_credentials(block_name: str | None = None) -> LexisCredentials:
     """The credentials to use: the named block, else `LEXIS_CREDENTIALS_BLOCK`, else the environment."""
     name = block_name or os.environ.get("LEXIS_CREDENTIALS_BLOCK")
     if name:
-        return LexisCredentials.load(name)  # type: ignore[return-value]
+        # `_sync=True`: in async code (every flow here) `load` would otherwise return a coroutine.
+        return LexisCredentials.load(name, _sync=True)  # type: ignore[return-value, call-arg]
     return LexisCredentials.from_env()
 
 

@@ -178,6 +178,85 @@ def _self_check_flow() -> Any:
     return self_check
 
 
+blocks_app = typer.Typer(
+    name="blocks",
+    help="Save the LEXIS Blocks a deployment uses: the platform's credentials and the user's access token.",
+    no_args_is_help=True,
+)
+app.add_typer(blocks_app)
+
+
+@blocks_app.command("save-credentials")
+def save_credentials(
+    name: Annotated[str, typer.Argument(help="Block name; deployments find it through LEXIS_CREDENTIALS_BLOCK.")] = "lexis",
+    sandbox_url: Annotated[
+        Optional[str], typer.Option("--sandbox", help="Read the endpoints from a running LEXIS sandbox at this URL.")  # noqa: UP007
+    ] = None,
+) -> None:
+    """Save a LexisCredentials block (with its LexisEndpoints) from the LEXIS_* variables, or from a sandbox."""
+    from lexis_prefect.blocks import LexisCredentials
+
+    environ: dict[str, str] = dict(os.environ)
+    if sandbox_url:
+        from lexis_prefect.sandbox import SandboxProcess
+
+        attached = SandboxProcess()
+        attached.url = sandbox_url.rstrip("/")
+        environ.update(attached.environment(), LEXIS_USERNAME="demo", LEXIS_PASSWORD="demo")
+    try:
+        credentials = LexisCredentials.from_env(environ)
+    except ConfigurationError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    credentials.save(name, overwrite=True)
+    typer.echo(f"saved LexisCredentials block {name!r}: AAI at {credentials.endpoints.aai_url}")
+
+
+@blocks_app.command("save-token")
+def save_token(
+    name: Annotated[str, typer.Argument(help="Secret block name.")] = "lexis-access-token",
+    login: Annotated[
+        bool, typer.Option("--login", help="Log in with the credentials' username/password instead of reading a token.")
+    ] = False,
+    credentials_block: Annotated[
+        Optional[str], typer.Option("--credentials", help="LexisCredentials block for --login (else the environment).")  # noqa: UP007
+    ] = None,
+) -> None:
+    """Save the user's access token in a Secret block, and print the reference a deployment run takes.
+
+    The token comes from LEXIS_ACCESS_TOKEN, else standard input, else a hidden prompt; it is never printed.
+    """
+    from prefect.blocks.system import Secret
+    from pydantic import SecretStr
+
+    from lexis_prefect.blocks import resolve_credentials, reveal_token
+
+    try:
+        if login:
+            token = asyncio.run(_password_login(resolve_credentials(credentials_block)))
+        else:
+            token = reveal_token(os.environ.get("LEXIS_ACCESS_TOKEN") or _read_token())
+    except ConfigurationError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    Secret(value=SecretStr(token.get_secret_value())).save(name, overwrite=True)
+    reference = json.dumps({"$ref": {"block_document_slug": f"secret/{name}"}})
+    typer.echo(f"saved Secret block {name!r}; run a deployment with:  --param 'access_token={reference}'")
+
+
+def _read_token() -> str:
+    if not sys.stdin.isatty():
+        return sys.stdin.read().strip()
+    return typer.prompt("LEXIS access token", hide_input=True)
+
+
+async def _password_login(credentials: Any) -> Any:
+    if not (credentials.username and credentials.password):
+        raise ConfigurationError("--login needs a username and password in the credentials (LEXIS_USERNAME/LEXIS_PASSWORD)")
+    async with credentials.get_client("aai") as aai:
+        return (await aai.password_grant(credentials.username, credentials.password)).access_token
+
+
 airflow_app = typer.Typer(
     name="airflow",
     help="Run Airflow 2 DAG files unchanged on Prefect (the Airflow-compat shim).",

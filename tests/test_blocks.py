@@ -143,6 +143,14 @@ def test_resolve_credentials_prefers_the_named_block(prefect_harness, monkeypatc
     assert resolve_credentials().client_id == "from-block"
 
 
+async def test_resolve_credentials_loads_the_block_in_async_code_too(prefect_harness, monkeypatch):
+    """Flows here are async: Block.load would hand back a coroutine (seen in a worker's run)."""
+    creds = credentials().model_copy(update={"client_id": "from-block-async"})
+    await creds.save("lexis-named-async", overwrite=True)
+    monkeypatch.setenv("LEXIS_CREDENTIALS_BLOCK", "lexis-named-async")
+    assert resolve_credentials().client_id == "from-block-async"
+
+
 def test_secret_is_not_readable_from_the_api_or_repr(prefect_harness):
     from prefect.client.orchestration import get_client
 

@@ -1,0 +1,284 @@
+"""`prefect deploy --all` + `prefect deployment run` on a real server and worker (see conftest.py).
+
+The native flow and the unchanged seed DAG run as deployments to completion; the server refuses a
+bad `job1` and a token in clear before any run exists; `prefect flow-run cancel` cancels the HEAppE
+job. Timings (deployment run -> HPC submission, total) are printed and written to
+`test-output/deployments.json`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    FlowRunFilter,
+    FlowRunFilterParentFlowRunId,
+    LogFilter,
+    LogFilterFlowRunId,
+    TaskRunFilter,
+    TaskRunFilterFlowRunId,
+)
+
+from lexis_prefect.models.heappe import JobState
+from lexis_prefect.models.job import SEED_JOB
+from tests.deploy.conftest import REPO, Stack, dumps, run_id_of
+
+DEPLOYMENTS = {
+    "lexis_hpc_simple/native",
+    "lexis_hpc_simple/seed-dag",
+    "lexis_hpc_chain/chain",
+    "lexis_hpc_fanout/fanout",
+    "lexis_hpc_two_jobs/dag",
+}
+OUTPUT = Path(os.environ.get("LEXIS_PREFECT_TEST_OUTPUT") or REPO / "test-output")
+
+
+def job_named(name: str, walltime: int = 600) -> dict[str, Any]:
+    job = copy.deepcopy(SEED_JOB)
+    job["requirements"]["job_name"] = name
+    job["requirements"]["tasks"][0]["walltime_limit"] = walltime
+    return job
+
+
+def sandbox_job(stack: Stack, name: str) -> dict[str, Any] | None:
+    return next((j for j in stack.sandbox.jobs() if j["name"].startswith(f"{name} [")), None)
+
+
+def wait_for(condition: Any, timeout: float, what: str, stack: Stack, interval: float = 0.5) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}\n{stack.logs()}")
+        time.sleep(interval)
+
+
+def flow_run(stack: Stack, run_id: str) -> Any:
+    async def read(client: PrefectClient) -> Any:
+        return await client.read_flow_run(UUID(run_id))
+
+    return stack.api(read)
+
+
+def final(stack: Stack, run_id: str) -> Any:
+    run = flow_run(stack, run_id)
+    return run if run.state and run.state.is_final() else None
+
+
+def run_tree(stack: Stack, run_id: str) -> list[UUID]:
+    """The run and its subflow runs (each `build_hpc_job_step` is one), recursively."""
+
+    async def children(client: PrefectClient, ids: list[UUID]) -> list[UUID]:
+        found: list[UUID] = []
+        while ids:
+            found += ids
+            runs = await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=ids))
+            )
+            ids = [r.id for r in runs if r.id not in found]
+        return found
+
+    return stack.api(children, [UUID(run_id)])
+
+
+def log_lines(stack: Stack, run_id: str) -> list[str]:
+    async def read(client: PrefectClient, ids: list[UUID]) -> list[str]:
+        logs, offset = [], 0
+        while True:
+            page = await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids)), offset=offset)
+            logs += [entry.message for entry in page]
+            if len(page) < 200:
+                return logs
+            offset += len(page)
+
+    return stack.api(read, run_tree(stack, run_id))
+
+
+def artifacts(stack: Stack, run_id: str) -> dict[str, str]:
+    async def read(client: PrefectClient, ids: list[UUID]) -> dict[str, str]:
+        found = await client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=ids)))
+        return {a.key: str(a.data) for a in found if a.key}
+
+    return stack.api(read, run_tree(stack, run_id))
+
+
+def state_times(stack: Stack, run_id: str) -> dict[str, float]:
+    """When the run first entered each state (Pending: a worker took it; Running: its process started)."""
+
+    async def read(client: PrefectClient) -> list[Any]:
+        return await client.read_flow_run_states(UUID(run_id))
+
+    times: dict[str, float] = {}
+    for state in stack.api(read):
+        times.setdefault(state.name, state.timestamp.timestamp())
+    return {name: times[name] for name in ("Pending", "Running") if name in times}
+
+
+def task_states(stack: Stack, run_id: str) -> dict[str, str]:
+    async def read(client: PrefectClient, ids: list[UUID]) -> dict[str, str]:
+        runs = await client.read_task_runs(
+            task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=ids))
+        )
+        return {r.name: r.state.name for r in runs}
+
+    return stack.api(read, run_tree(stack, run_id))
+
+
+def access_token(stack: Stack) -> str:
+    async def read(client: PrefectClient) -> str:
+        document = await client.read_block_document_by_name("lexis-access-token", "secret", include_secrets=True)
+        return document.data["value"]
+
+    return stack.api(read)
+
+
+@pytest.fixture(scope="session")
+def finished(stack: Stack) -> dict[str, dict[str, Any]]:
+    """The native flow and the seed DAG, each run once with `prefect deployment run`, to the end."""
+    runs = {
+        "native": ("lexis_hpc_simple/native", ["--param", f"job1={dumps(job_named('deployed native'))}"]),
+        "seed-dag": ("lexis_hpc_simple/seed-dag", ["--params", dumps({"job1": job_named("deployed seed dag")})]),
+    }
+    started: dict[str, dict[str, Any]] = {}
+    for key, (deployment, params) in runs.items():
+        t0 = time.time()
+        output = stack.cli("prefect", "deployment", "run", deployment, *params).stdout
+        started[key] = {"deployment": deployment, "run_id": run_id_of(output), "t0": t0}
+    for key, run in started.items():
+        ended = wait_for(lambda: final(stack, run["run_id"]), 300, f"{key} to end", stack)
+        job_name = "deployed native" if key == "native" else "deployed seed dag"
+        job = sandbox_job(stack, job_name)
+        run.update(
+            state=ended.state.type.value,
+            job=job,
+            to_submission_s=round(job["submitted"] - run["t0"], 2) if job else None,
+            total_s=round(ended.end_time.timestamp() - run["t0"], 2) if ended.end_time else None,
+            engine_run_s=round(ended.total_run_time.total_seconds(), 2),
+            **{f"to_{name.lower()}_s": round(at - run["t0"], 2) for name, at in state_times(stack, run["run_id"]).items()},
+        )
+    report = {key: {k: v for k, v in run.items() if k != "job"} for key, run in started.items()}
+    report["database"] = stack.info.get("database")
+    report["deploy_all_s"] = round(stack.info["deploy_seconds"], 2)
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    (OUTPUT / "deployments.json").write_text(json.dumps(report, indent=2))
+    print("deployment timings:", json.dumps(report))
+    return started
+
+
+def test_prefect_deploy_all_creates_every_deployment_on_the_pool(stack: Stack):
+    assert DEPLOYMENTS <= set(stack.deployments), sorted(stack.deployments)
+    for name in DEPLOYMENTS:
+        deployment = stack.deployments[name]
+        assert deployment.work_pool_name == "lexis-hpc"
+        assert deployment.enforce_parameter_schema is True
+        assert deployment.parameters["access_token"] == {"$ref": {"block_document_slug": "secret/lexis-access-token"}}
+
+
+@pytest.mark.parametrize("name", ["lexis_hpc_simple/native", "lexis_hpc_simple/seed-dag"])
+def test_the_parameter_schema_is_the_full_job_schema(stack: Stack, name: str):
+    schema = stack.deployments[name].parameter_openapi_schema
+    job1 = schema["properties"]["job1"]
+    if "$ref" in job1:  # the native flow's pydantic model lives in definitions
+        job1 = {**schema["definitions"][job1["$ref"].rsplit("/", 1)[1]], **job1}
+    assert job1["default"]["requirements"]["job_name"] == SEED_JOB["requirements"]["job_name"]
+    text = json.dumps(schema)
+    for part in ("walltime_limit", "job_name", "data_inputs", "location_name", '"enum"', '"description"'):
+        assert part in text, part
+    assert schema["properties"]["access_token"]["block_type_slug"] == "secret"
+
+
+@pytest.mark.parametrize("key", ["native", "seed-dag"])
+def test_deployment_runs_complete_with_their_hpc_job(stack: Stack, finished: dict, key: str):
+    run = finished[key]
+    assert run["state"] == "COMPLETED", f"{run}\n{stack.logs()}"
+    assert run["job"] is not None and run["job"]["state"] == JobState.Finished, run["job"]
+
+
+@pytest.mark.parametrize("key", ["native", "seed-dag"])
+def test_the_job_summary_artifact_and_the_hpc_output_reach_the_api(stack: Stack, finished: dict, key: str):
+    run = finished[key]
+    found = artifacts(stack, run["run_id"])
+    assert "job-summary" in found, sorted(found)
+    assert f"HEAppE job | {run['job']['id']}" in found["job-summary"]
+    assert "Finished" in found["job-summary"] or "finished" in found["job-summary"].lower()
+    lines = "\n".join(log_lines(stack, run["run_id"]))
+    assert "TestTemplate started with input_param=value" in lines
+    assert "TestTemplate finished" in lines
+
+
+def test_the_stored_parameters_hold_only_the_secret_reference(stack: Stack, finished: dict):
+    token = access_token(stack)
+    for run in finished.values():
+        stored = json.dumps(flow_run(stack, run["run_id"]).parameters)
+        assert token not in stored and token.split(".")[1] not in stored
+        assert "secret/lexis-access-token" in stored
+
+
+def _jobs_and_runs(stack: Stack) -> tuple[int, int]:
+    async def count(client: PrefectClient) -> int:
+        return await client.count_flow_runs()
+
+    return len(stack.sandbox.jobs()), stack.api(count)
+
+
+def test_the_server_refuses_an_invalid_job1_naming_the_field(stack: Stack):
+    before = _jobs_and_runs(stack)
+    bad = job_named("never runs", walltime=-1)
+    for deployment in ("lexis_hpc_simple/native", "lexis_hpc_simple/seed-dag"):
+        refused = stack.cli("prefect", "deployment", "run", deployment, "--param", f"job1={dumps(bad)}", check=False)
+        assert refused.returncode != 0, refused.stdout
+        assert "walltime_limit" in refused.stdout + refused.stderr, refused.stdout + refused.stderr
+    assert _jobs_and_runs(stack) == before
+
+
+def test_the_server_refuses_a_token_in_clear(stack: Stack):
+    before = _jobs_and_runs(stack)
+    token = access_token(stack)
+    refused = stack.cli("prefect", "deployment", "run", "lexis_hpc_simple/seed-dag", "--param", f"access_token={token}",
+                        check=False)
+    assert refused.returncode != 0
+    assert "access_token" in refused.stdout + refused.stderr
+    assert _jobs_and_runs(stack) == before
+
+
+def test_prefect_flow_run_cancel_cancels_the_heappe_job(stack: Stack):
+    stack.sandbox.settings(job_seconds=120)
+    try:
+        output = stack.cli("prefect", "deployment", "run", "lexis_hpc_simple/native",
+                           "--param", f"job1={dumps(job_named('cancelled by prefect'))}").stdout
+        run_id = run_id_of(output)
+
+        def running() -> dict[str, Any] | None:
+            job = sandbox_job(stack, "cancelled by prefect")
+            return job if job and job["state"] == JobState.Running else None
+
+        job = wait_for(running, 180, "the HEAppE job to run", stack)
+        cancel_at = time.time()
+        stack.cli("prefect", "flow-run", "cancel", run_id)
+
+        def cancelled() -> dict[str, Any] | None:
+            now = sandbox_job(stack, "cancelled by prefect")
+            return now if now["state"] == JobState.Canceled else None
+
+        wait_for(cancelled, 60, "the HEAppE job to be Canceled", stack, interval=0.2)
+        seconds = time.time() - cancel_at
+        ended = wait_for(lambda: final(stack, run_id), 90, "the flow run to end", stack)
+    finally:
+        stack.sandbox.settings(job_seconds=2)
+    print(f"HEAppE job {job['id']} Canceled {seconds:.1f} s after `prefect flow-run cancel`")
+    assert ended.state.type.value == "CANCELLED", ended.state
+    states = task_states(stack, run_id)
+    assert not [name for name in states if "stage_output" in name], states  # nothing staged out
+    assert states.get("ref_token_stop") == "Completed", states  # the keeper was stopped
