@@ -412,7 +412,7 @@ async def wait_for_job(
         except RUN_STOPPING:
             # The run is being cancelled or stopped: the HPC job goes with it. (A failed poll
             # does not cancel the job: a rerun re-attaches to it.)
-            await asyncio.shield(_cancel_quietly(heappe, ref))
+            await asyncio.shield(_cancel_quietly(heappe, ref, log))
             raise
     await _unrecord(keeper_id, ref)
     if info.state is JobState.Finished:
@@ -425,14 +425,15 @@ async def wait_for_job(
     )
 
 
-async def _cancel_quietly(heappe: HEAppEClient, ref: HpcJobRef) -> None:
+async def _cancel_quietly(heappe: HEAppEClient, ref: HpcJobRef, log: Any) -> None:
+    """Cancel the job unless it has ended; `log` is the run's logger, so the UI shows it."""
     try:
         info = await heappe.job_info(ref.job_id)
         if not info.is_terminal:
             await heappe.cancel_job(ref.job_id)
-            logger.warning("cancelled HEAppE job %s at %s", ref.job_id, ref.location)
+            log.warning("cancelled HEAppE job %s at %s", ref.job_id, ref.location)
     except Exception as exc:  # best effort: the hooks try again from the recorded job
-        logger.error("could not cancel HEAppE job %s: %s", ref.job_id, exc)
+        log.error("could not cancel HEAppE job %s: %s", ref.job_id, exc)
 
 
 @task(
@@ -622,10 +623,12 @@ async def cancel_recorded_jobs(keeper_id: str, credentials_block: str | None = N
 
 async def cancel_hpc_jobs(flow: Any, flow_run: Any, state: Any) -> None:
     """A flow `on_cancellation` / `on_crashed` hook: no HEAppE job of the run keeps running unseen."""
+    from prefect.logging.loggers import flow_run_logger
+
     keeper_id = flow_run.parameters.get("run_key") or str(flow_run.id)
     cancelled = await cancel_recorded_jobs(keeper_id, flow_run.parameters.get("credentials_block"))
-    if cancelled:
-        logger.warning("run %s ended %s: cancelled HEAppE job(s) %s", flow_run.name, state.name, cancelled)
+    if cancelled:  # in the run's logs: the hook often runs in the worker, not in the flow's process
+        flow_run_logger(flow_run, flow).warning("run ended %s: cancelled HEAppE job(s) %s", state.name, cancelled)
 
 
 def hpc_flow(**options: Any) -> Callable[[Callable[..., Any]], Any]:

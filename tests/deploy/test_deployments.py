@@ -282,3 +282,41 @@ def test_prefect_flow_run_cancel_cancels_the_heappe_job(stack: Stack):
     states = task_states(stack, run_id)
     assert not [name for name in states if "stage_output" in name], states  # nothing staged out
     assert states.get("ref_token_stop") == "Completed", states  # the keeper was stopped
+
+
+def test_when_the_flow_cannot_cancel_its_job_the_worker_hook_does(stack: Stack):
+    """The flow process's own cancel fails (Karolina's HEAppE answers 503 to everything); the
+    `on_cancellation` hook, run by the worker after that process ended, finds the job id in the
+    run's Variable and cancels the job once HEAppE answers again."""
+    stack.sandbox.settings(job_seconds=120)
+    worker_log = Path(stack.info["logs"]["worker"])
+    try:
+        output = stack.cli("prefect", "deployment", "run", "lexis_hpc_simple/native",
+                           "--param", f"job1={dumps(job_named('cancelled by the hook'))}").stdout
+        run_id = run_id_of(output)
+
+        def running() -> dict[str, Any] | None:
+            job = sandbox_job(stack, "cancelled by the hook")
+            return job if job and job["state"] == JobState.Running else None
+
+        job = wait_for(running, 180, "the HEAppE job to run", stack)
+        stack.sandbox.set_available("Karolina", False)  # refused before any work, unlike injected faults
+        stack.cli("prefect", "flow-run", "cancel", run_id)
+        failed = f"could not cancel HEAppE job {job['id']}"
+        wait_for(lambda: failed in worker_log.read_text(errors="replace"), 90, "the flow's own cancel to fail", stack,
+                 interval=0.1)
+        stack.sandbox.set_available("Karolina", True)
+
+        def cancelled() -> dict[str, Any] | None:
+            now = sandbox_job(stack, "cancelled by the hook")
+            return now if now["state"] == JobState.Canceled else None
+
+        wait_for(cancelled, 90, "the worker's hook to cancel the HEAppE job", stack, interval=0.2)
+        ended = wait_for(lambda: final(stack, run_id), 90, "the flow run to end", stack)
+    finally:
+        stack.sandbox.set_available("Karolina", True)
+        stack.sandbox.settings(job_seconds=2)
+    assert ended.state.type.value == "CANCELLED", ended.state
+    lines = "\n".join(log_lines(stack, run_id))
+    assert failed in lines  # the flow's attempt, in the run's logs
+    assert f"cancelled HEAppE job(s) [{job['id']}]" in lines  # only the hook logs this
