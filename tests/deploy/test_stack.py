@@ -1,0 +1,168 @@
+"""deployments/stack.py: a real local Prefect stack started and stopped by PID (SQLite; PostgreSQL opt-in)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+STACK_SCRIPT = Path(__file__).parents[2] / "deployments" / "stack.py"
+
+
+def load_stack_script():
+    """Import deployments/stack.py by path (deployments/ is a folder of scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location("lexis_prefect_stack", STACK_SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+script = load_stack_script()
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """The script as users run it, in the caller's environment (conftest's PREFECT_HOME included)."""
+    return subprocess.run([sys.executable, str(STACK_SCRIPT), *args], capture_output=True, text=True,
+                          env=dict(os.environ), timeout=180)
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def assert_all_gone(state: dict) -> None:
+    alive = {name: pid for name, pid in state["pids"].items() if script._alive(pid)}
+    assert not alive, f"still alive after down: {alive}"
+
+
+def test_sqlite_stack_up_and_down_through_the_cli(tmp_path: Path) -> None:
+    from prefect.workers.process import ProcessWorker
+
+    template = ProcessWorker.get_default_base_job_template()
+    template["variables"]["properties"]["stream_output"]["default"] = False
+    (tmp_path / "template.json").write_text(json.dumps(template))
+    stack_dir = tmp_path / "stack"
+    up = run_cli("up", "--dir", str(stack_dir), "--pool", "test-pool", "--worker-env", "LEXIS_STACK_TEST=yes",
+                 "--base-job-template", str(tmp_path / "template.json"))
+    try:
+        assert up.returncode == 0, up.stderr
+        state = json.loads((stack_dir / "stack.json").read_text())
+        assert f"export PREFECT_API_URL={state['api_url']}" in up.stdout.splitlines()
+        assert state["database"] == "sqlite" and set(state["pids"]) == {"server", "worker"}
+        api = state["api_url"]
+
+        assert script._http("GET", f"{api}/health")[0] == 200
+        status, pool = script._http("GET", f"{api}/work_pools/test-pool")
+        assert status == 200 and pool["type"] == "process"
+        assert pool["base_job_template"]["variables"]["properties"]["stream_output"]["default"] is False
+        assert [w["name"] for w in script.pool_workers(api, "test-pool")] == ["stack-worker"]
+        environ = Path(f"/proc/{state['pids']['worker']}/environ").read_bytes().split(b"\0")
+        assert b"LEXIS_STACK_TEST=yes" in environ and f"PREFECT_API_URL={api}".encode() in environ
+        assert (stack_dir / "prefect-home" / "prefect.db").exists()
+        assert run_cli("status", "--dir", str(stack_dir)).returncode == 0
+
+        down = run_cli("down", "--dir", str(stack_dir))
+        assert down.returncode == 0, down.stderr
+        assert_all_gone(state)
+        assert not port_open(int(api.rsplit(":", 1)[1].split("/")[0]))
+        assert run_cli("status", "--dir", str(stack_dir)).returncode == 1
+        assert run_cli("down", "--dir", str(stack_dir)).returncode == 0  # idempotent
+    finally:
+        script.down(stack_dir)
+
+
+def test_separate_worker_failed_up_and_reused_dir(tmp_path: Path) -> None:
+    """In-process, on one DIR (one SQLite database, migrated once, to keep this test short):
+    up(worker=False) + start_worker(); down; an `up` that fails at the work pool (a name Prefect
+    rejects) stops the server it started; a last `up` with the previous `stack-worker` still listed
+    by the server waits for the new worker's own heartbeat."""
+    stack_dir = tmp_path / "stack"
+    try:
+        first = script.up(stack_dir, worker=False)
+        assert set(first["pids"]) == {"server"} and not script.pool_workers(first["api_url"], "lexis-hpc")
+        first = script.start_worker(stack_dir)
+        assert set(json.loads((stack_dir / "stack.json").read_text())["pids"]) == {"server", "worker"}
+        assert script.down(stack_dir) == []
+        assert_all_gone(first)
+
+        with pytest.raises(script.StackError, match="creating work pool"):
+            script.up(stack_dir, pool="no/slashes")
+        failed = json.loads((stack_dir / "stack.json").read_text())
+        assert set(failed["pids"]) == {"server"}
+        assert_all_gone(failed)
+
+        second = script.up(stack_dir)
+        assert second["pids"]["worker"] != first["pids"]["worker"]
+        assert script.status(stack_dir)[1] == {"server": True, "worker": True}
+        assert script.down(stack_dir) == []
+        assert_all_gone(second)
+    finally:
+        script.down(stack_dir)
+
+
+def test_bad_base_job_template_fails_before_starting_anything(tmp_path: Path) -> None:
+    bad = tmp_path / "template.json"
+    bad.write_text("{not json")
+    done = run_cli("up", "--dir", str(tmp_path / "stack"), "--base-job-template", str(bad))
+    assert done.returncode == 1 and "--base-job-template" in done.stderr and not done.stdout
+    assert not (tmp_path / "stack" / "stack.json").exists()
+
+
+def test_down_never_kills_a_reused_pid(tmp_path: Path) -> None:
+    """A recorded PID now held by another program (no "prefect" in its command line) is left alone."""
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        (tmp_path / "stack.json").write_text(json.dumps({"pids": {"server": other.pid, "worker": 2**22 + 1}}))
+        assert script.down(tmp_path) == []
+        assert other.poll() is None
+    finally:
+        other.kill()
+        other.wait()
+
+
+@pytest.mark.skipif(
+    os.environ.get("LEXIS_PREFECT_TEST_POSTGRES") != "1",
+    reason="PostgreSQL stack is opt-in: set LEXIS_PREFECT_TEST_POSTGRES=1 (needs apt-get install postgresql)",
+)
+def test_postgres_stack(tmp_path: Path) -> None:
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    flow_name = f"stack-check-{uuid.uuid4().hex[:8]}"
+
+    @flow(name=flow_name)
+    def trivial() -> None:
+        """Only created as a run through the API, never executed."""
+
+    stack_dir = tmp_path / "stack"
+    try:
+        state = script.up(stack_dir, postgres=True)
+        assert state["database"] == "postgresql" and set(state["pids"]) == {"postgres", "server", "worker"}
+        assert script.pool_workers(state["api_url"], "lexis-hpc")
+
+        with temporary_settings({PREFECT_API_URL: state["api_url"]}):
+            with get_client(sync_client=True) as client:
+                run = client.create_flow_run(trivial)
+        query = f"select flow.name from flow_run join flow on flow.id = flow_run.flow_id where flow_run.id = '{run.id}'"
+        psql = [str(script._pg_bindir() / "psql"), "-X", "-At", "-h", "127.0.0.1", "-p", str(state["pg_port"]),
+                "-U", "postgres", "prefect", "-c", query]
+        out = subprocess.run(psql, capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == flow_name
+
+        assert script.down(stack_dir, purge=True) == []
+        assert_all_gone(state)
+        assert not port_open(state["pg_port"])
+    finally:
+        script.down(stack_dir, purge=True)
