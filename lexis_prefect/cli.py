@@ -218,30 +218,38 @@ def save_token(
     login: Annotated[
         bool, typer.Option("--login", help="Log in with the credentials' username/password instead of reading a token.")
     ] = False,
+    offline: Annotated[
+        bool,
+        typer.Option(
+            "--offline/--access-token",
+            help="Keep an offline token of our client (default: runs days later still work), or the access token as given.",
+        ),
+    ] = True,
     credentials_block: Annotated[
-        Optional[str], typer.Option("--credentials", help="LexisCredentials block for --login (else the environment).")  # noqa: UP007
+        Optional[str], typer.Option("--credentials", help="LexisCredentials block (else the LEXIS_* environment).")  # noqa: UP007
     ] = None,
 ) -> None:
-    """Save the user's access token in a Secret block, and print the reference a deployment run takes.
+    """Save the user's token in a Secret block, and print the reference a deployment run takes.
 
-    The token comes from LEXIS_ACCESS_TOKEN, else standard input, else a hidden prompt; it is never printed.
+    The token comes from LEXIS_ACCESS_TOKEN, else standard input, else a hidden prompt; it is never
+    printed. By default it is exchanged for an offline token first: an access token expires within
+    minutes, long before a scheduled run (revoke the offline token in the LEXIS AAI when done).
     """
     from prefect.blocks.system import Secret
-    from pydantic import SecretStr
 
     from lexis_prefect.blocks import resolve_credentials, reveal_token
 
     try:
-        if login:
-            token = asyncio.run(_password_login(resolve_credentials(credentials_block)))
-        else:
-            token = reveal_token(os.environ.get("LEXIS_ACCESS_TOKEN") or _read_token())
+        credentials = resolve_credentials(credentials_block)
+        given = None if login else reveal_token(os.environ.get("LEXIS_ACCESS_TOKEN") or _read_token())
+        token = asyncio.run(_token_to_keep(credentials, given, offline))
     except ConfigurationError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    Secret(value=SecretStr(token.get_secret_value())).save(name, overwrite=True)
+    Secret(value=token).save(name, overwrite=True)
+    kind = "an offline token" if offline else "the access token"
     reference = json.dumps({"$ref": {"block_document_slug": f"secret/{name}"}})
-    typer.echo(f"saved Secret block {name!r}; run a deployment with:  --param 'access_token={reference}'")
+    typer.echo(f"saved {kind} in Secret block {name!r}; a deployment run takes:  --param 'access_token={reference}'")
 
 
 def _read_token() -> str:
@@ -250,11 +258,15 @@ def _read_token() -> str:
     return typer.prompt("LEXIS access token", hide_input=True)
 
 
-async def _password_login(credentials: Any) -> Any:
-    if not (credentials.username and credentials.password):
-        raise ConfigurationError("--login needs a username and password in the credentials (LEXIS_USERNAME/LEXIS_PASSWORD)")
+async def _token_to_keep(credentials: Any, given: Any, offline: bool) -> Any:
+    """The token to save: `given` or a password login's access token, or an offline token for it."""
     async with credentials.get_client("aai") as aai:
-        return (await aai.password_grant(credentials.username, credentials.password)).access_token
+        if given is None:
+            if not (credentials.username and credentials.password):
+                raise ConfigurationError("--login needs a username and password in the credentials (LEXIS_USERNAME/LEXIS_PASSWORD)")
+            tokens = await aai.password_grant(credentials.username, credentials.password, offline_access=offline)
+            return tokens.refresh_token if offline else tokens.access_token
+        return (await aai.exchange_token(given, offline_access=True)).refresh_token if offline else given
 
 
 airflow_app = typer.Typer(

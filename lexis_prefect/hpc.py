@@ -45,7 +45,7 @@ from lexis_prefect.exceptions import (
     NoLocationError,
 )
 from lexis_prefect.heappe import HEAppEClient
-from lexis_prefect.keeper import RUN_STOPPING, forget_offline_token, keeper, restore_keeper, stop_keeper
+from lexis_prefect.keeper import RUN_STOPPING, forget_offline_token, keeper, restore_keeper, stop_keeper, storage_key
 from lexis_prefect.models.ddi import DatasetMetadata, StageRequest, dataset_path, zone_path
 from lexis_prefect.models.heappe import (
     ClusterInfo,
@@ -256,7 +256,7 @@ async def _unsure(call: Callable[[], Awaitable[T]], what: str, done: Callable[[]
 
 
 def _jobs_variable(keeper_id: str) -> str:
-    return f"lexis-jobs-{keeper_id}"
+    return f"lexis-jobs-{storage_key(keeper_id)}"
 
 
 async def _unrecord(keeper_id: str, ref: HpcJobRef) -> None:

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+import re
 import threading
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
@@ -33,7 +35,7 @@ from pydantic import SecretStr
 
 from lexis_prefect.blocks import AccessToken, LexisCredentials, resolve_credentials, reveal_token
 from lexis_prefect.exceptions import AuthenticationError, ConfigurationError, LexisError
-from lexis_prefect.models.aai import TokenSet
+from lexis_prefect.models.aai import TokenSet, is_offline_token
 
 __all__ = [
     "RUN_STOPPING",
@@ -45,6 +47,7 @@ __all__ = [
     "refresh_token",
     "restore_keeper",
     "stop_keeper",
+    "storage_key",
 ]
 
 logger = logging.getLogger("lexis_prefect.keeper")
@@ -144,8 +147,19 @@ def run_keeper_id() -> str:
     return str(flow_run.id or "local")
 
 
+def storage_key(keeper_id: str) -> str:
+    """`keeper_id` as block and Variable names take it (lowercase letters, digits, dashes).
+
+    A flow run id is one already; a user's `run_key` may hold anything else.
+    """
+    slug = re.sub(r"[^a-z0-9-]+", "-", keeper_id.lower())
+    if slug != keeper_id:  # two keys that slug alike must not share a token
+        slug = f"{slug}-{hashlib.sha1(keeper_id.encode()).hexdigest()[:10]}"
+    return slug
+
+
 def _secret_name(keeper_id: str) -> str:
-    return f"lexis-offline-token-{keeper_id}"
+    return f"lexis-offline-token-{storage_key(keeper_id)}"
 
 
 async def _saved_offline_token(keeper_id: str) -> SecretStr | None:
@@ -179,6 +193,9 @@ async def refresh_token(
 ) -> str:
     """Turn the user's access token into a refreshable token kept for this run; returns the keeper id.
 
+    An offline token (what `lexis-prefect blocks save-token` keeps for deployments) is refreshed
+    instead of exchanged.
+
     A rerun of the same flow run (or with the same `keeper_id`) reuses the
     offline token saved by the first attempt instead of the user's access
     token, which may well have expired by then.
@@ -188,8 +205,12 @@ async def refresh_token(
         _log().info("re-attached to the offline token of run %s", keeper_id)
         return keeper_id
     credentials = resolve_credentials(credentials_block)
+    token = reveal_token(access_token)
     async with credentials.get_client("aai") as aai:
-        tokens = await aai.exchange_token(reveal_token(access_token), offline_access=offline_access)
+        if is_offline_token(token):  # saved for a deployment (`lexis-prefect blocks save-token`)
+            tokens = await aai.refresh(token)
+        else:
+            tokens = await aai.exchange_token(token, offline_access=offline_access)
     if tokens.refresh_token is not None:
         await Secret(value=tokens.refresh_token).asave(_secret_name(keeper_id), overwrite=True)
     _KEEPERS[keeper_id] = TokenKeeper(keeper_id, credentials, tokens)

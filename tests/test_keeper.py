@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import datetime, timedelta, timezone
+from uuid import uuid4
 
 import httpx
 import pytest
@@ -88,3 +90,53 @@ async def test_keep_stops_when_the_refresh_token_is_refused():
         keeper = TokenKeeper("k", credentials(), tokens("t", 3, issued_ago=3))
         with pytest.raises(AuthenticationError, match="Session not active"):
             await asyncio.wait_for(keeper.keep(poll_seconds=0.05), timeout=5)
+
+
+def jwt(claims: dict) -> str:
+    import base64
+    import json
+
+    def part(value: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'none'})}.{part(claims)}.signature"
+
+
+@pytest.mark.parametrize(
+    ("typ", "grant"),
+    [("Bearer", "urn:ietf:params:oauth:grant-type:token-exchange"), ("Offline", "refresh_token")],
+    ids=["access token: exchanged", "offline token (a deployment's Secret block): refreshed"],
+)
+async def test_refresh_token_exchanges_an_access_token_and_refreshes_an_offline_one(prefect_harness, monkeypatch, typ, grant):
+    from lexis_prefect import keeper as keeping
+
+    monkeypatch.setattr(keeping, "resolve_credentials", lambda block=None: credentials())
+    given = jwt({"typ": typ, "preferred_username": "demo"})
+    with respx.mock() as mock:
+        mock.route(host="127.0.0.1").pass_through()  # the Prefect test server (the run's saved token)
+        route = mock.post(TOKEN_URL).mock(return_value=answer("run-token", 300))
+        keeper_id = await keeping.refresh_token.fn(SecretStr(given), keeper_id=f"offline-test-{typ}")
+    form = dict(httpx.QueryParams(route.calls.last.request.content.decode()))
+    assert form["grant_type"] == grant
+    assert given in (form.get("subject_token"), form.get("refresh_token"))
+    assert (await keeping.keeper(keeper_id).access_token()).get_secret_value() == "run-token"
+    await keeping.stop_keeper.fn(keeper_id)
+
+
+@pytest.mark.parametrize("key", ["MyRun 2026/11", "sweep_α", "a" * 40])
+def test_storage_key_makes_any_run_key_a_valid_block_and_variable_name(key):
+    from prefect.client.schemas.actions import BlockDocumentCreate, VariableCreate
+
+    from lexis_prefect.keeper import storage_key
+
+    name = storage_key(key)
+    assert name != storage_key(key.upper() + "x")
+    VariableCreate(name=f"lexis-jobs-{name}", value=[])  # both validate the name as the server does
+    BlockDocumentCreate(name=f"lexis-offline-token-{name}", data={}, block_schema_id=uuid4(), block_type_id=uuid4())
+    assert re.fullmatch(r"[a-z0-9-]+", name), name
+
+
+def test_storage_key_keeps_a_flow_run_id():
+    from lexis_prefect.keeper import storage_key
+
+    assert storage_key("8d0d7229-96f3-4dbe-8126-eed620ec89c2") == "8d0d7229-96f3-4dbe-8126-eed620ec89c2"

@@ -16,6 +16,7 @@ __all__ = [
     "TokenExchangeGrant",
     "TokenGrant",
     "TokenSet",
+    "is_offline_token",
     "jwt_claims",
     "token_username",
 ]
@@ -140,6 +141,15 @@ def jwt_claims(token: SecretStr) -> dict[str, Any]:
     except ValueError:
         return {}
     return claims if isinstance(claims, dict) else {}
+
+
+def is_offline_token(token: SecretStr) -> bool:
+    """Whether `token` is a Keycloak offline token (JWT claim `typ: Offline`), not an access token.
+
+    [I] Keycloak marks its offline refresh tokens so; LEXIS's AAI is Keycloak. A deployment keeps
+    one in a Secret block, because a user's access token expires long before a scheduled run.
+    """
+    return jwt_claims(token).get("typ") == "Offline"
 
 
 def token_username(token: SecretStr) -> str | None:
