@@ -3,7 +3,7 @@
 The native flow and the unchanged seed DAG run as deployments to completion; the server refuses a
 bad `job1` and a token in clear before any run exists; `prefect flow-run cancel` cancels the HEAppE
 job. Timings (deployment run -> HPC submission, total) are printed and written to
-`test-output/deployments.json`.
+`test-output/deployments-<database>.json`.
 """
 
 from __future__ import annotations
@@ -172,7 +172,7 @@ def finished(stack: Stack) -> dict[str, dict[str, Any]]:
     report["database"] = stack.info.get("database")
     report["deploy_all_s"] = round(stack.info["deploy_seconds"], 2)
     OUTPUT.mkdir(parents=True, exist_ok=True)
-    (OUTPUT / "deployments.json").write_text(json.dumps(report, indent=2))
+    (OUTPUT / f"deployments-{report['database']}.json").write_text(json.dumps(report, indent=2))
     print("deployment timings:", json.dumps(report))
     return started
 
