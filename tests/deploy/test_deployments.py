@@ -8,10 +8,12 @@ job. Timings (deployment run -> HPC submission, total) are printed and written t
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -253,30 +255,42 @@ def test_the_server_refuses_a_token_in_clear(stack: Stack):
     assert _jobs_and_runs(stack) == before
 
 
-def test_prefect_flow_run_cancel_cancels_the_heappe_job(stack: Stack):
+@contextlib.contextmanager
+def long_job(stack: Stack) -> Iterator[None]:
+    """Jobs of 2 minutes: long enough to be cancelled while they run."""
     stack.sandbox.settings(job_seconds=120)
     try:
-        output = stack.cli("prefect", "deployment", "run", "lexis_hpc_simple/native",
-                           "--param", f"job1={dumps(job_named('cancelled by prefect'))}").stdout
-        run_id = run_id_of(output)
+        yield
+    finally:
+        stack.sandbox.set_available("Karolina", True)
+        stack.sandbox.settings(job_seconds=2)
 
-        def running() -> dict[str, Any] | None:
-            job = sandbox_job(stack, "cancelled by prefect")
-            return job if job and job["state"] == JobState.Running else None
 
-        job = wait_for(running, 180, "the HEAppE job to run", stack)
+def run_until_its_job_runs(stack: Stack, job_name: str) -> tuple[str, dict[str, Any]]:
+    """`prefect deployment run` of the native flow; its flow run id and its HEAppE job, Running."""
+    output = stack.cli("prefect", "deployment", "run", "lexis_hpc_simple/native",
+                       "--param", f"job1={dumps(job_named(job_name))}").stdout
+
+    def running() -> dict[str, Any] | None:
+        job = sandbox_job(stack, job_name)
+        return job if job and job["state"] == JobState.Running else None
+
+    return run_id_of(output), wait_for(running, 180, "the HEAppE job to run", stack)
+
+
+def job_in_state(stack: Stack, job_name: str, state: JobState) -> Any:
+    return lambda: (job := sandbox_job(stack, job_name)) and job["state"] == state and job
+
+
+def test_prefect_flow_run_cancel_cancels_the_heappe_job(stack: Stack):
+    with long_job(stack):
+        run_id, job = run_until_its_job_runs(stack, "cancelled by prefect")
         cancel_at = time.time()
         stack.cli("prefect", "flow-run", "cancel", run_id)
-
-        def cancelled() -> dict[str, Any] | None:
-            now = sandbox_job(stack, "cancelled by prefect")
-            return now if now["state"] == JobState.Canceled else None
-
-        wait_for(cancelled, 60, "the HEAppE job to be Canceled", stack, interval=0.2)
+        wait_for(job_in_state(stack, "cancelled by prefect", JobState.Canceled), 60, "the HEAppE job to be Canceled",
+                 stack, interval=0.2)
         seconds = time.time() - cancel_at
         ended = wait_for(lambda: final(stack, run_id), 90, "the flow run to end", stack)
-    finally:
-        stack.sandbox.settings(job_seconds=2)
     print(f"HEAppE job {job['id']} Canceled {seconds:.1f} s after `prefect flow-run cancel`")
     assert ended.state.type.value == "CANCELLED", ended.state
     states = task_states(stack, run_id)
@@ -288,34 +302,18 @@ def test_when_the_flow_cannot_cancel_its_job_the_worker_hook_does(stack: Stack):
     """The flow process's own cancel fails (Karolina's HEAppE answers 503 to everything); the
     `on_cancellation` hook, run by the worker after that process ended, finds the job id in the
     run's Variable and cancels the job once HEAppE answers again."""
-    stack.sandbox.settings(job_seconds=120)
     worker_log = Path(stack.info["logs"]["worker"])
-    try:
-        output = stack.cli("prefect", "deployment", "run", "lexis_hpc_simple/native",
-                           "--param", f"job1={dumps(job_named('cancelled by the hook'))}").stdout
-        run_id = run_id_of(output)
-
-        def running() -> dict[str, Any] | None:
-            job = sandbox_job(stack, "cancelled by the hook")
-            return job if job and job["state"] == JobState.Running else None
-
-        job = wait_for(running, 180, "the HEAppE job to run", stack)
+    with long_job(stack):
+        run_id, job = run_until_its_job_runs(stack, "cancelled by the hook")
         stack.sandbox.set_available("Karolina", False)  # refused before any work, unlike injected faults
         stack.cli("prefect", "flow-run", "cancel", run_id)
         failed = f"could not cancel HEAppE job {job['id']}"
         wait_for(lambda: failed in worker_log.read_text(errors="replace"), 90, "the flow's own cancel to fail", stack,
                  interval=0.1)
         stack.sandbox.set_available("Karolina", True)
-
-        def cancelled() -> dict[str, Any] | None:
-            now = sandbox_job(stack, "cancelled by the hook")
-            return now if now["state"] == JobState.Canceled else None
-
-        wait_for(cancelled, 90, "the worker's hook to cancel the HEAppE job", stack, interval=0.2)
+        wait_for(job_in_state(stack, "cancelled by the hook", JobState.Canceled), 90,
+                 "the worker's hook to cancel the HEAppE job", stack, interval=0.2)
         ended = wait_for(lambda: final(stack, run_id), 90, "the flow run to end", stack)
-    finally:
-        stack.sandbox.set_available("Karolina", True)
-        stack.sandbox.settings(job_seconds=2)
     assert ended.state.type.value == "CANCELLED", ended.state
     lines = "\n".join(log_lines(stack, run_id))
     assert failed in lines  # the flow's attempt, in the run's logs
