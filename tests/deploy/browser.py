@@ -269,7 +269,7 @@ async def open_flow_run(
         await _wait_ready(
             page,
             """() => document.querySelector('a[href*="/artifacts/artifact/"]')
-                     || /no artifacts/i.test(document.body.innerText)""",
+                     || /no artifacts|did not produce any artifacts/i.test(document.body.innerText)""",
             None,
             "the Artifacts tab's content",
             failed,
