@@ -32,7 +32,7 @@ async def lexis_hpc_simple(
 
     Args:
         access_token: the user's LEXIS access token; through a deployment, a Secret block
-            holding it (`{"$ref": {"block_document_slug": "secret/<name>"}}`).
+            holding the user's token (saved by `lexis-prefect blocks save-token`).
         job1: the job, as the seed's `job1` parameter.
         credentials_block: a saved LexisCredentials block (else the environment).
         run_key: rerunning with the same key re-attaches to the job it started
