@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prefect.blocks.system import Secret
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterFlowRunId
 from prefect.deployments import run_deployment
@@ -82,6 +83,12 @@ async def _deployment(name: str, runner: Runner, timeout: float = 60) -> Any:
                 await asyncio.sleep(0.5)
 
 
+async def token_block(sandbox: Any) -> dict[str, Any]:
+    """A deployment run takes the token only as a Secret block reference (the server refuses the text)."""
+    await Secret(value=demo_token(sandbox).get_secret_value()).save("seed-deployment-token", overwrite=True)
+    return {"$ref": {"block_document_slug": "secret/seed-deployment-token"}}
+
+
 async def _task_states(flow_run_id: Any) -> dict[str, str]:
     async with get_client() as client:
         runs = await client.read_task_runs(
@@ -104,11 +111,11 @@ async def test_seed_dag_runs_as_a_deployment(lexis_env, runner):
     name, process = runner
     deployment = await _deployment(name, process)
     assert deployment.entrypoint == "lexis_hpc_simple.py:dag"
-    assert deployment.parameter_openapi_schema["properties"]["access_token"]["format"] == "password"
+    assert deployment.parameter_openapi_schema["properties"]["access_token"]["block_type_slug"] == "secret"
     assert "requirements" in deployment.parameter_openapi_schema["properties"]["job1"]["properties"]
     flow_run = await run_deployment(
         f"lexis_hpc_simple/{name}",
-        parameters={"access_token": demo_token(lexis_env).get_secret_value()},
+        parameters={"access_token": await token_block(lexis_env)},
         timeout=240,
     )
     assert flow_run.state.is_completed(), f"{flow_run.state!r}\n{process.output()}"
@@ -124,7 +131,7 @@ async def test_cancelling_a_deployment_run_cancels_its_heappe_job(lexis_env, run
     try:
         flow_run = await run_deployment(
             f"lexis_hpc_simple/{name}",
-            parameters={"access_token": demo_token(sandbox).get_secret_value()},
+            parameters={"access_token": await token_block(sandbox)},
             timeout=0,
         )
         job = await _wait(lambda: _running_job_of(sandbox, flow_run.id), 90, "the run's HEAppE job to be Running", process)
