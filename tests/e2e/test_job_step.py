@@ -39,6 +39,7 @@ from pydantic import SecretStr
 
 from lexis_prefect.exceptions import (
     AuthenticationError,
+    ConfigurationError,
     HpcJobFailedError,
     JobValidationError,
     LexisError,
@@ -346,8 +347,8 @@ async def test_unknown_command_template_is_named(lexis_env):
     assert job_ids(lexis_env) == jobs_before
 
 
-@pytest.mark.parametrize("token", ["", "garbage-not-a-token"], ids=["empty", "garbage"])
-async def test_bad_access_token_fails_in_refresh_token_with_authentication_error(lexis_env, token):
+async def test_bad_access_token_fails_in_refresh_token_with_authentication_error(lexis_env):
+    token = "garbage-not-a-token"
     jobs_before = job_ids(lexis_env)
 
     state = await run(lexis_env, token=token)
@@ -360,8 +361,19 @@ async def test_bad_access_token_fails_in_refresh_token_with_authentication_error
     # one line saying what was refused, not a traceback, and not the token
     assert "\n" not in str(error) and "Traceback" not in str(error), str(error)
     assert "openid-connect/token" in str(error) and str(error.status) in str(error)
-    if token:
-        assert token not in str(error)
+    assert token not in str(error)
+
+
+async def test_an_empty_access_token_fails_in_refresh_token_naming_it_before_any_call(lexis_env):
+    jobs_before = job_ids(lexis_env)
+
+    state = await run(lexis_env, token="")
+
+    error = await run_error(state)
+    assert isinstance(error, ConfigurationError), f"{type(error).__name__}: {error}"
+    assert str(error).startswith("access_token is empty")
+    assert job_ids(lexis_env) == jobs_before
+    assert (await RunRecord.read(state)).task_states() == {"refresh_token": "Failed"}
 
 
 # -- 6. secrets --------------------------------------------------------------------------------
