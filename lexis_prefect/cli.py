@@ -7,11 +7,11 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, NoReturn, Optional
 
 import typer
 
-from lexis_prefect.exceptions import ConfigurationError, JobValidationError
+from lexis_prefect.exceptions import ConfigurationError, JobValidationError, LexisError
 from lexis_prefect.models.job import SEED_JOB, SingleHPCJob
 
 app = typer.Typer(
@@ -194,20 +194,22 @@ def save_credentials(
     ] = None,
 ) -> None:
     """Save a LexisCredentials block (with its LexisEndpoints) from the LEXIS_* variables, or from a sandbox."""
+    import httpx
+
     from lexis_prefect.blocks import LexisCredentials
 
     environ: dict[str, str] = dict(os.environ)
     if sandbox_url:
-        from lexis_prefect.sandbox import SandboxProcess
+        from lexis_prefect.sandbox.server import sandbox_environment
 
-        attached = SandboxProcess()
-        attached.url = sandbox_url.rstrip("/")
-        environ.update(attached.environment(), LEXIS_USERNAME="demo", LEXIS_PASSWORD="demo")
+        try:
+            environ.update(sandbox_environment(sandbox_url), LEXIS_USERNAME="demo", LEXIS_PASSWORD="demo")
+        except httpx.HTTPError as exc:
+            _bad_input(f"no LEXIS sandbox answers at {sandbox_url}: {exc}")
     try:
         credentials = LexisCredentials.from_env(environ)
     except ConfigurationError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        _bad_input(str(exc))
     credentials.save(name, overwrite=True)
     typer.echo(f"saved LexisCredentials block {name!r}: AAI at {credentials.endpoints.aai_url}")
 
@@ -243,9 +245,8 @@ def save_token(
         credentials = resolve_credentials(credentials_block)
         given = None if login else reveal_token(os.environ.get("LEXIS_ACCESS_TOKEN") or _read_token())
         token = asyncio.run(_token_to_keep(credentials, given, offline))
-    except ConfigurationError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    except LexisError as exc:  # not configured, or the AAI refused the token or the login
+        _bad_input(str(exc))
     Secret(value=token).save(name, overwrite=True)
     kind = "an offline token" if offline else "the access token"
     reference = json.dumps({"$ref": {"block_document_slug": f"secret/{name}"}})
@@ -277,6 +278,12 @@ airflow_app = typer.Typer(
 app.add_typer(airflow_app)
 
 
+def _bad_input(message: str) -> NoReturn:
+    """Exit 2, the CLI's code for input it cannot use, saying why on stderr."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
 def _loaded(load: Any, *args: Any) -> Any:
     """``load(*args)`` of the shim's loader; a file that cannot be loaded exits 2 with the reason."""
     from lexis_prefect.airflow.loader import DagFileError
@@ -284,8 +291,7 @@ def _loaded(load: Any, *args: Any) -> Any:
     try:
         return load(*args)
     except DagFileError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        _bad_input(str(exc))
 
 
 @airflow_app.command("test")
@@ -306,8 +312,7 @@ def airflow_test(
         result = dag.test(run_conf=run_conf)
     except ParamValidationError as exc:
         where = f"\n  {exc.field}: {exc.reason}" if exc.field else ""
-        typer.echo(f"error: invalid conf for DAG {dag.dag_id}:{where}\n{exc}", err=True)
-        raise typer.Exit(2) from None
+        _bad_input(f"invalid conf for DAG {dag.dag_id}:{where}\n{exc}")
     if as_json:
         typer.echo(json.dumps(result.to_json()))
     else:
@@ -357,11 +362,9 @@ def _conf(text: Optional[str]) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        typer.echo(f"error: --conf is not valid JSON: {exc}", err=True)
-        raise typer.Exit(2) from None
+        _bad_input(f"--conf is not valid JSON: {exc}")
     if not isinstance(value, dict):
-        typer.echo(f"error: --conf must be a JSON object, got {type(value).__name__}", err=True)
-        raise typer.Exit(2)
+        _bad_input(f"--conf must be a JSON object, got {type(value).__name__}")
     return value
 
 

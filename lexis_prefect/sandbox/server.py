@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from lexis_prefect.sandbox.app import create_app
 from lexis_prefect.sandbox.config import SandboxConfig
 
-__all__ = ["SandboxProcess", "serve"]
+__all__ = ["SandboxProcess", "sandbox_environment", "serve"]
 
 
 class _Server(uvicorn.Server):
@@ -121,14 +121,7 @@ class SandboxProcess:
 
     def environment(self, client_id: str = "lexis-prefect") -> dict[str, str]:
         """The `LEXIS_*` variables that point lexis-prefect (`resolve_credentials`) at this sandbox."""
-        config = self.control("GET", "config")
-        return {
-            "LEXIS_AAI_URL": self.aai_url(),
-            "LEXIS_STAGING_URL": self.staging_url,
-            "LEXIS_CLIENT_ID": client_id,
-            "LEXIS_HEAPPE_URLS": json.dumps({name: self.url + path for name, path in config["heappe_paths"].items()}),
-            "LEXIS_HPC_STAGING_SYSTEMS": json.dumps({loc["name"]: loc["ddi_system"] for loc in config["locations"]}),
-        }
+        return sandbox_environment(self.url, client_id)
 
     def demo_token(self, user: str = "demo", password: str = "demo", client_id: str = "lexis-prefect") -> SecretStr:
         """A fresh access token of a sandbox user (password grant), as a user would bring one."""
@@ -161,3 +154,18 @@ class SandboxProcess:
 
     def dataset_files(self, dataset_id: str) -> dict[str, str]:
         return self.control("GET", f"datasets/{dataset_id}/files")
+
+
+def sandbox_environment(url: str, client_id: str = "lexis-prefect", realm: str = "LEXIS_AAI") -> dict[str, str]:
+    """The `LEXIS_*` variables that point lexis-prefect at the sandbox running at `url` (any process's)."""
+    url = url.rstrip("/")
+    response = httpx.get(f"{url}/_sandbox/config", timeout=30)
+    response.raise_for_status()
+    config = response.json()
+    return {
+        "LEXIS_AAI_URL": f"{url}/auth/realms/{realm}",
+        "LEXIS_STAGING_URL": f"{url}/staging",
+        "LEXIS_CLIENT_ID": client_id,
+        "LEXIS_HEAPPE_URLS": json.dumps({name: url + path for name, path in config["heappe_paths"].items()}),
+        "LEXIS_HPC_STAGING_SYSTEMS": json.dumps({loc["name"]: loc["ddi_system"] for loc in config["locations"]}),
+    }

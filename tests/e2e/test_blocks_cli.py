@@ -47,3 +47,18 @@ def test_save_token_without_a_token_source_or_login_fails_naming_what_is_missing
     monkeypatch.delenv("LEXIS_USERNAME", raising=False)
     done = CliRunner().invoke(app, ["blocks", "save-token", "--login"])
     assert done.exit_code == 2 and "LEXIS_USERNAME" in done.output
+
+
+def test_save_credentials_from_a_sandbox_that_is_not_there_exits_2_naming_it(prefect_harness):
+    done = CliRunner().invoke(app, ["blocks", "save-credentials", "x", "--sandbox", "http://127.0.0.1:9"])
+    assert done.exit_code == 2 and "127.0.0.1:9" in done.output, done.output
+
+
+def test_save_token_with_a_token_the_aai_refuses_exits_2_without_printing_it(sandbox, prefect_harness, monkeypatch):
+    monkeypatch.delenv("LEXIS_CREDENTIALS_BLOCK", raising=False)
+    for name, value in sandbox.environment().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("LEXIS_ACCESS_TOKEN", "not-a-token-the-aai-knows")
+    done = CliRunner().invoke(app, ["blocks", "save-token", "refused-cli-test"])
+    assert done.exit_code == 2 and "invalid_token" in done.output, done.output
+    assert "not-a-token-the-aai-knows" not in done.output
