@@ -4,7 +4,8 @@
 
 For each N it runs `flows/lexis_hpc_multi.py`'s `lexis_hpc_fanout` (one `build_hpc_job_step`
 subflow per parameter value, all gathered under one `kept_token`) in this process, on Prefect's
-embedded server (SQLite, a uvicorn subprocess), against a fresh sandbox started with
+embedded server (SQLite, a uvicorn subprocess; or the server PREFECT_API_URL names, whose PID
+`--server-pid` gives: its row counts are then not read), against a fresh sandbox started with
 `--log-requests` (queue and staging 0.1 s). It prints one row per N:
 
 - wall: the flow call; job: the longest run time of one HEAppE job (the sandbox's record);
@@ -95,7 +96,7 @@ def one(flow, n: int, job_seconds: int, timeout: float, settle: float, server: i
     states = Counter(str(j["state"]) for j in jobs)
     job_time = max(ran) if ran else float(job_seconds)
     done = len(ran)
-    per = max(done, 1)
+    per = n  # per job asked for: a run cut short still divides by N (see jobs_created / jobs_ran)
     kinds = Counter(c.kind(path) for _, _, path, _ in requests if not path.startswith("/_sandbox"))
     calls = sum(kinds.values())
     return {
@@ -137,12 +138,15 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds before a run is cancelled")
     parser.add_argument("--settle", type=float, default=30.0, help="seconds of server CPU measured after a run")
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--server-pid", type=int, help="PID of the Prefect API server when PREFECT_API_URL points at one of its own"
+    )
     args = parser.parse_args()
 
     started = time.perf_counter()
     asyncio.run(_warm_up())
     c.quiet_console()
-    server = c.server_pid()
+    server = args.server_pid or c.server_pid()
     print(f"embedded server start and first flow: {time.perf_counter() - started:.2f} s; server pid {server}")
     flow = load_fanout()
     header = (
