@@ -425,12 +425,27 @@ async def wait_for_job(
     )
 
 
+async def _stop_job(heappe: HEAppEClient, job_id: int) -> bool:
+    """Make sure the job does not run on: cancel it, or delete it if it was never submitted.
+
+    HEAppE cancels only submitted, queued or running jobs; one still Configuring (a run stopped
+    during stage-in) is deleted instead, which also removes its job directory. False if the job
+    had already ended.
+    """
+    info = await heappe.job_info(job_id)
+    if info.is_terminal:
+        return False
+    if info.state is JobState.Configuring:
+        await heappe.delete_job(job_id)
+    else:
+        await heappe.cancel_job(job_id)
+    return True
+
+
 async def _cancel_quietly(heappe: HEAppEClient, ref: HpcJobRef, log: Any) -> None:
-    """Cancel the job unless it has ended; `log` is the run's logger, so the UI shows it."""
+    """Stop the job unless it has ended; `log` is the run's logger, so the UI shows it."""
     try:
-        info = await heappe.job_info(ref.job_id)
-        if not info.is_terminal:
-            await heappe.cancel_job(ref.job_id)
+        if await _stop_job(heappe, ref.job_id):
             log.warning("cancelled HEAppE job %s at %s", ref.job_id, ref.location)
     except Exception as exc:  # best effort: the hooks try again from the recorded job
         log.error("could not cancel HEAppE job %s: %s", ref.job_id, exc)
@@ -611,9 +626,7 @@ async def cancel_recorded_jobs(keeper_id: str, credentials_block: str | None = N
     try:
         for ref in recorded:
             async with _heappe(credentials, ref.location, keeper_id) as heappe:
-                info: SubmittedJobInfo = await heappe.job_info(ref.job_id)
-                if not info.is_terminal:
-                    await heappe.cancel_job(ref.job_id)
+                if await _stop_job(heappe, ref.job_id):
                     cancelled.append(ref.job_id)
             await _unrecord(keeper_id, ref)
     finally:

@@ -91,9 +91,9 @@ SEED_JOB: dict[str, Any] = {
     ],
 }
 
-# JSON-schema twin of `_no_parent_segments`: no `..` path segment. ECMA and
-# Python regexes both accept it, so the Prefect UI and jsonschema agree.
-_NO_PARENT_PATTERN = r"^(?!(.*/)?\.\.(/.*)?$)"
+# JSON-schema twin of `_no_parent_segments`: no `..` path segment, no NUL. ECMA and Python
+# regexes both accept it, so the Prefect UI, the server and jsonschema (the shim) agree.
+_NO_PARENT_PATTERN = r"^(?!(.*/)?\.\.(/.*)?$)[^\u0000]*$"
 
 
 def _no_parent_segments(path: str) -> str:

@@ -1,4 +1,4 @@
-"""Cancelling a run mid-staging and mid-job: its HEAppE job ends Canceled, nothing is staged out, the keeper stops.
+"""Cancelling a run mid-staging and mid-job: its HEAppE job ends Canceled (never submitted: Deleted), nothing is staged out, the keeper stops.
 
 The run is cancelled the way `tests/e2e/test_resilience.py::test_cancelling_the_flow_cancels_the_heappe_job`
 does it (the flow's asyncio task is cancelled; its `on_cancellation` hooks then run in this process).
@@ -13,8 +13,10 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from prefect.variables import Variable
 
 from lexis_prefect import keeper as keeper_module
+from lexis_prefect.keeper import storage_key
 from lexis_prefect.models.heappe import JobState
 from lexis_prefect.sandbox import SandboxProcess
 from tests.e2e.conftest import demo_token, load_flow_module
@@ -65,7 +67,7 @@ async def _canceled(sandbox: SandboxProcess, name: str, timeout: float) -> dict:
     return await wait_for(canceled, timeout, f"HEAppE job {name!r} to be Canceled", interval=0.05)
 
 
-async def test_cancelling_mid_staging_cancels_the_job_and_stages_nothing_out(env):
+async def test_cancelling_mid_staging_deletes_the_unsubmitted_job_and_stages_nothing_out(env):
     sandbox = env
     sandbox.settings(staging_seconds=6)  # stage-in takes ~12 s: queued, then in progress
     run_key = f"cancel-staging-{uuid.uuid4().hex[:8]}"
@@ -86,18 +88,13 @@ async def test_cancelling_mid_staging_cancels_the_job_and_stages_nothing_out(env
 
     assert [j["id"] for j in after] == [job["id"]], "one HEAppE job"
     [current] = after
-    assert not current["submitted"] and current["state"] in (JobState.Configuring, JobState.Canceled), current
+    # HEAppE cancels only submitted jobs: one never submitted is deleted (its directory with it).
+    assert not current["submitted"] and current["state"] == JobState.Deleted, current
     assert not current["tasks"][0]["pid"], "the job's process was started"
     assert staging_posts(sandbox) == before_posts + 1, "only the one stage-in; no stage-out"
     assert datasets(sandbox) == before_datasets, "a dataset was staged out"
     assert run_key not in keeper_module._KEEPERS, "the token keeper still runs"
-    if current["state"] != JobState.Canceled:
-        # Not strict-xfail as a marker: everything above must keep passing.
-        pytest.xfail(
-            "issue 8 finding: a job cancelled mid-staging is never submitted but stays Configuring, not Canceled: "
-            "cancel_hpc_jobs sends CancelJob, which HEAppE refuses for a Configuring job (400), so the hook "
-            "errors and the job stays recorded"
-        )
+    assert not await Variable.aget(f"lexis-jobs-{storage_key(run_key)}", default=None), "still recorded for the hooks"
 
 
 async def test_cancelling_mid_job_cancels_it_within_two_polls(env):
