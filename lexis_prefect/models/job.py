@@ -144,6 +144,7 @@ class HPCTask(_JobModel):
     max_cores: PositiveInt = Field(description="Number of cores to allocate.")
     template_parameter_values: dict[Annotated[str, Field(min_length=1)], TemplateValue] = Field(
         default_factory=dict,
+        json_schema_extra={"default": {}},  # as data_inputs: not nullable on the server
         description="Values of the command template's parameters, by parameter identifier.",
     )
 
@@ -222,8 +223,14 @@ class SingleHPCJob(_JobModel):
     model_config = ConfigDict(title="SingleHPCJob")
 
     requirements: JobRequirements
-    data_inputs: list[DataInput] = Field(default_factory=list, description="Datasets to stage in.")
-    data_outputs: list[DataOutput] = Field(default_factory=list, description="Results to stage out.")
+    # The schema states the defaults: without one, Prefect's server makes an optional field
+    # nullable and would accept `null`, which only the model (on the worker) then refuses.
+    data_inputs: list[DataInput] = Field(
+        default_factory=list, json_schema_extra={"default": []}, description="Datasets to stage in."
+    )
+    data_outputs: list[DataOutput] = Field(
+        default_factory=list, json_schema_extra={"default": []}, description="Results to stage out."
+    )
 
     @classmethod
     def model_validate(cls, obj: Any, **kwargs: Any) -> SingleHPCJob:  # type: ignore[override]

@@ -404,12 +404,8 @@ async def test_the_deployment_api_refuses_a_nul_in_a_path(prefect_harness):
                 await client.create_flow_run_from_deployment(deployment_id, parameters={"access_token": TOKEN_REF, "job1": case.job1})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the Prefect server makes optional fields without a schema default nullable (_fix_null_typing): "
-    "data_inputs/data_outputs/template_parameter_values = null create a flow run, refused only on the worker",
-)
 async def test_the_deployment_api_refuses_null_for_optional_fields(prefect_harness):
+    """Prefect's server makes an optional field without a schema default nullable; ours state theirs."""
     deployment_id = await _deployment("fuzz-null")
     async with get_client() as client:
         for case in SERVER_NULLABLE_CASES:
