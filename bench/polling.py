@@ -148,7 +148,6 @@ def main() -> None:
         f"{model['calls_first_job_hour']} calls in a job's first hour ({model['polls_first_hour']} polls), "
         f"{model['calls_per_later_job_hour']} in each later hour"
     )
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
     flow = load_flow()
     runs = []
     print(
