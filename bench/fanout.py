@@ -41,6 +41,29 @@ from lexis_prefect.sandbox import SandboxProcess  # noqa: E402
 FLOW_FILE = Path(__file__).parents[1] / "flows" / "lexis_hpc_multi.py"
 
 
+def shared_ssl_context() -> None:
+    """What-if (measurement only): every httpx client of this process shares one SSL context.
+
+    httpx builds a new `ssl.SSLContext` (CA bundle loaded) per client unless `verify=` is one;
+    our clients are made per task. This patches httpx's constructors, not lexis_prefect.
+    """
+    import functools
+
+    import httpx
+
+    context = httpx.create_ssl_context()
+    for cls in (httpx.AsyncClient, httpx.Client):
+        original = cls.__init__
+
+        @functools.wraps(original)
+        def init(self, *args, _original=original, **kwargs):
+            if kwargs.get("verify", True) is True:
+                kwargs["verify"] = context
+            _original(self, *args, **kwargs)
+
+        cls.__init__ = init
+
+
 def load_fanout():
     spec = importlib.util.spec_from_file_location("lexis_hpc_multi_bench", FLOW_FILE)
     module = importlib.util.module_from_spec(spec)
@@ -141,7 +164,16 @@ def main() -> None:
     parser.add_argument(
         "--server-pid", type=int, help="PID of the Prefect API server when PREFECT_API_URL points at one of its own"
     )
+    parser.add_argument(
+        "--what-if",
+        choices=["shared-ssl"],
+        action="append",
+        default=[],
+        help="measure a change without making it: shared-ssl = one SSL context for every httpx client",
+    )
     args = parser.parse_args()
+    if "shared-ssl" in args.what_if:
+        shared_ssl_context()
 
     started = time.perf_counter()
     asyncio.run(_warm_up())
