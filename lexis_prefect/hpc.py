@@ -255,25 +255,46 @@ async def _unsure(call: Callable[[], Awaitable[T]], what: str, done: Callable[[]
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _jobs_variable(keeper_id: str) -> str:
-    return f"lexis-jobs-{storage_key(keeper_id)}"
+def _jobs_prefix(keeper_id: str) -> str:
+    return f"lexis-job-{storage_key(keeper_id)}-"
 
 
-async def _unrecord(keeper_id: str, ref: HpcJobRef) -> None:
-    """The job has ended: hooks need not look after it any more (the last one removes the Variable)."""
-    remaining = [e for e in await Variable.aget(_jobs_variable(keeper_id), default=[]) if e != ref.model_dump(mode="json")]
-    if remaining:
-        await Variable.aset(_jobs_variable(keeper_id), remaining, overwrite=True)
-    else:
-        await Variable.aunset(_jobs_variable(keeper_id))
+def _job_variable(keeper_id: str, ref: HpcJobRef) -> str:
+    """One Variable per job: steps running at once never write the same one (a shared list raced,
+    and Prefect caps a Variable at 5,000 characters: about 40 jobs)."""
+    return _jobs_prefix(keeper_id) + hashlib.sha1(f"{ref.heappe_url}|{ref.job_id}".encode()).hexdigest()[:12]
 
 
 async def _record(keeper_id: str, ref: HpcJobRef) -> None:
     """Keep the job where a cancellation or crash hook (maybe in another process) can find it."""
-    recorded = await Variable.aget(_jobs_variable(keeper_id), default=[])
-    entry = ref.model_dump(mode="json")
-    if entry not in recorded:
-        await Variable.aset(_jobs_variable(keeper_id), [*recorded, entry], overwrite=True)
+    await Variable.aset(_job_variable(keeper_id, ref), ref.model_dump(mode="json"), overwrite=True)
+
+
+async def _unrecord(keeper_id: str, ref: HpcJobRef) -> None:
+    """The job has ended: hooks need not look after it any more."""
+    await Variable.aunset(_job_variable(keeper_id, ref))
+
+
+async def recorded_jobs(keeper_id: str) -> list[HpcJobRef]:
+    """The run's jobs that may still be active (recorded at creation, unrecorded at their end)."""
+    from prefect.client.orchestration import get_client
+
+    found: list[HpcJobRef] = []
+    mine, seen = re.compile(re.escape(_jobs_prefix(keeper_id)) + "[0-9a-f]{12}"), 0
+    async with get_client() as client:
+        while True:
+            page = (
+                await client.request(
+                    "POST",
+                    "/variables/filter",
+                    json={"variables": {"name": {"like_": _jobs_prefix(keeper_id)}}, "offset": seen, "limit": 200},
+                )
+            ).json()
+            seen += len(page)
+            # `like_` matches anywhere in the name: run key "a" must not see run key "a-b"'s jobs.
+            found += [HpcJobRef.model_validate(v["value"]) for v in page if mine.fullmatch(v["name"])]
+            if len(page) < 200:
+                return found
 
 
 @task(name="stage_input", task_run_name="{group_id}.stage_input[{index}]")
@@ -614,7 +635,7 @@ async def cancel_recorded_jobs(keeper_id: str, credentials_block: str | None = N
     Runs without the run's keeper (often in another process): it refreshes the
     offline token that `refresh_token` saved, and forgets it when done.
     """
-    recorded = [HpcJobRef.model_validate(e) for e in await Variable.aget(_jobs_variable(keeper_id), default=[])]
+    recorded = await recorded_jobs(keeper_id)
     if not recorded:
         await forget_offline_token(keeper_id)
         return []

@@ -131,7 +131,7 @@ def test_storage_key_makes_any_run_key_a_valid_block_and_variable_name(key):
 
     name = storage_key(key)
     assert name != storage_key(key.upper() + "x")
-    VariableCreate(name=f"lexis-jobs-{name}", value=[])  # both validate the name as the server does
+    VariableCreate(name=f"lexis-job-{name}-0123456789ab", value={})  # both validate the name as the server does
     BlockDocumentCreate(name=f"lexis-offline-token-{name}", data={}, block_schema_id=uuid4(), block_type_id=uuid4())
     assert re.fullmatch(r"[a-z0-9-]+", name), name
 

@@ -34,7 +34,6 @@ from prefect.client.schemas.objects import State
 from prefect.logging.handlers import APILogHandler
 from prefect.results import ResultRecord
 from prefect.settings import get_current_settings
-from prefect.variables import Variable
 from pydantic import SecretStr
 
 from lexis_prefect.exceptions import (
@@ -414,7 +413,8 @@ async def test_no_token_reaches_logs_artifacts_parameters_or_results(lexis_env):
     places += [(f"flow run {flow_run.name}", flow_run.model_dump_json()) for flow_run in record.flow_runs]
     places += [(f"task run {task_run.name}", task_run.model_dump_json()) for task_run in record.task_runs]
     places += [(f"state {task_run.name}", repr(task_run.state)) for task_run in record.task_runs]
-    places += [("jobs variable", str(await Variable.aget(f"lexis-jobs-{record.flow_run_id}", default=None)))]
+    async with get_client() as client:  # every Variable (the job records among them)
+        places += [(f"variable {v.name}", str(v.value)) for v in await client.read_variables()]
     persisted = sorted(stored_files(storage) - stored_before)
     assert persisted, f"stage_output persists its result: nothing new under {storage}"
     for path in persisted:

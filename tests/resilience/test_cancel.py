@@ -13,10 +13,9 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from prefect.variables import Variable
 
 from lexis_prefect import keeper as keeper_module
-from lexis_prefect.keeper import storage_key
+from lexis_prefect.hpc import recorded_jobs
 from lexis_prefect.models.heappe import JobState
 from lexis_prefect.sandbox import SandboxProcess
 from tests.e2e.conftest import demo_token, load_flow_module
@@ -94,7 +93,7 @@ async def test_cancelling_mid_staging_deletes_the_unsubmitted_job_and_stages_not
     assert staging_posts(sandbox) == before_posts + 1, "only the one stage-in; no stage-out"
     assert datasets(sandbox) == before_datasets, "a dataset was staged out"
     assert run_key not in keeper_module._KEEPERS, "the token keeper still runs"
-    assert not await Variable.aget(f"lexis-jobs-{storage_key(run_key)}", default=None), "still recorded for the hooks"
+    assert not await recorded_jobs(run_key), "still recorded for the hooks"
 
 
 async def test_cancelling_mid_job_cancels_it_within_two_polls(env):
