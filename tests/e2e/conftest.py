@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import sys
 from collections.abc import Iterator
@@ -31,12 +32,26 @@ def sandbox() -> Iterator[SandboxProcess]:
         yield sb
 
 
-@pytest.fixture
-def lexis_env(sandbox: SandboxProcess, monkeypatch: pytest.MonkeyPatch, prefect_harness) -> SandboxProcess:
-    """Point resolve_credentials() at the sandbox; on a Prefect test server."""
+def point_lexis_at(sandbox: SandboxProcess, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make resolve_credentials() find the sandbox (LEXIS_* variables, no credentials block)."""
     monkeypatch.delenv("LEXIS_CREDENTIALS_BLOCK", raising=False)
     for name, value in sandbox.environment().items():
         monkeypatch.setenv(name, value)
+
+
+@contextlib.contextmanager
+def logging_sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[SandboxProcess]:
+    """A sandbox of the test's own that logs every request (1 s jobs), with LEXIS_* pointed at it."""
+    with SandboxProcess("--job-seconds", "1", "--log-requests") as sandbox:
+        sandbox.settings(queue_seconds=0.1, staging_seconds=0.1)
+        point_lexis_at(sandbox, monkeypatch)
+        yield sandbox
+
+
+@pytest.fixture
+def lexis_env(sandbox: SandboxProcess, monkeypatch: pytest.MonkeyPatch, prefect_harness) -> SandboxProcess:
+    """Point resolve_credentials() at the sandbox; on a Prefect test server."""
+    point_lexis_at(sandbox, monkeypatch)
     sandbox.set_faults()
     for location in ("Karolina", "Barbora"):
         sandbox.set_available(location, True)

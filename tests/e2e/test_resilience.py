@@ -34,7 +34,7 @@ from lexis_prefect.models.job import SEED_JOB
 from lexis_prefect.sandbox import SandboxProcess
 from lexis_prefect.sandbox.config import FaultConfig
 from lexis_prefect.sandbox.faults import FaultPlan
-from tests.e2e.conftest import demo_token, load_flow_module
+from tests.e2e.conftest import demo_token, load_flow_module, logging_sandbox
 
 flow_module = load_flow_module("lexis_hpc_simple")
 lexis_hpc_simple = flow_module.lexis_hpc_simple
@@ -373,11 +373,7 @@ FAULT_SEED = 2222
 
 async def test_flow_survives_injected_faults_with_one_job(prefect_harness, monkeypatch):
     run_key = f"faults-{uuid.uuid4().hex[:8]}"
-    with SandboxProcess("--job-seconds", "1", "--log-requests") as sandbox:
-        sandbox.settings(queue_seconds=0.1, staging_seconds=0.1)
-        monkeypatch.delenv("LEXIS_CREDENTIALS_BLOCK", raising=False)
-        for name, value in sandbox.environment().items():
-            monkeypatch.setenv(name, value)
+    with logging_sandbox(monkeypatch) as sandbox:
         token = demo_token(sandbox)
         sandbox.set_faults(error_rate=0.2, drop_rate=0.05, paths=SURVIVABLE_PATHS, seed=FAULT_SEED)
         try:

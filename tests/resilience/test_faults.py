@@ -19,8 +19,7 @@ import pytest
 from lexis_prefect.hpc import run_job_name
 from lexis_prefect.models.heappe import JobState
 from lexis_prefect.models.job import SEED_JOB
-from lexis_prefect.sandbox import SandboxProcess
-from tests.e2e.conftest import demo_token, load_flow_module
+from tests.e2e.conftest import demo_token, load_flow_module, logging_sandbox
 
 lexis_hpc_fanout = load_flow_module("lexis_hpc_multi").lexis_hpc_fanout
 
@@ -39,11 +38,7 @@ JOB_NAME = SEED_JOB["requirements"]["job_name"]
 async def test_twenty_jobs_survive_faults_on_every_endpoint(prefect_harness, monkeypatch):
     run_key = f"faults20-{uuid.uuid4().hex[:8]}"
     values = [f"v{i:02d}" for i in range(JOBS)]
-    with SandboxProcess("--job-seconds", "1", "--log-requests") as sandbox:
-        sandbox.settings(queue_seconds=0.1, staging_seconds=0.1)
-        monkeypatch.delenv("LEXIS_CREDENTIALS_BLOCK", raising=False)
-        for name, value in sandbox.environment().items():
-            monkeypatch.setenv(name, value)
+    with logging_sandbox(monkeypatch) as sandbox:
         token = demo_token(sandbox)
         datasets_before = {d["id"] for d in sandbox.control("GET", "datasets")}
         sandbox.set_faults(error_rate=0.2, drop_rate=0.1, seed=FAULT_SEED)  # no `paths`: every endpoint
