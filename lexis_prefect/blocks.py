@@ -262,7 +262,7 @@ def secret_reference_schema(title: str, description: str) -> dict[str, Any]:
 ACCESS_TOKEN_SCHEMA = secret_reference_schema(
     "access_token",
     "A Secret block holding the user's LEXIS access token (never the token itself: run parameters are stored "
-    "in clear). Save one with `lexis-prefect token save NAME`.",
+    "in clear). Save one with `lexis-prefect blocks save-token NAME`.",
 )
 
 #: A flow parameter holding the user's access token. Called from Python it takes the token

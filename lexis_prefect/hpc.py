@@ -59,7 +59,15 @@ from lexis_prefect.models.heappe import (
 )
 from lexis_prefect.models.job import DataInput, DataOutput, SingleHPCJob, job_relative
 
-__all__ = ["HpcJobRef", "HpcJobResult", "build_hpc_job_step", "cancel_hpc_jobs", "cancel_recorded_jobs", "hpc_flow"]
+__all__ = [
+    "HpcJobRef",
+    "HpcJobResult",
+    "build_hpc_job_step",
+    "cancel_hpc_jobs",
+    "cancel_recorded_jobs",
+    "hpc_flow",
+    "recorded_jobs",
+]
 
 logger = logging.getLogger("lexis_prefect.hpc")
 T = TypeVar("T")
