@@ -18,6 +18,7 @@ _LAZY: dict[str, str] = {
     "DEFAULT_TIMEOUT": "config",
     "PollPolicy": "config",
     "RetryPolicy": "config",
+    "DDIDatasetClient": "ddi",
     "DDIStagingClient": "ddi",
     "AuthenticationError": "exceptions",
     "ConfigurationError": "exceptions",
@@ -42,6 +43,7 @@ __all__ = [
     "AAIClient",
     "AuthenticationError",
     "ConfigurationError",
+    "DDIDatasetClient",
     "DDIStagingClient",
     "HEAppEClient",
     "JobValidationError",
@@ -67,7 +69,7 @@ if TYPE_CHECKING:
     from lexis_prefect.aai import AAIClient
     from lexis_prefect.blocks import LexisCredentials, LexisEndpoints
     from lexis_prefect.config import DEFAULT_TIMEOUT, PollPolicy, RetryPolicy
-    from lexis_prefect.ddi import DDIStagingClient
+    from lexis_prefect.ddi import DDIDatasetClient, DDIStagingClient
     from lexis_prefect.exceptions import (
         AuthenticationError,
         ConfigurationError,

@@ -13,6 +13,7 @@ Where the configuration comes from, first match wins:
 | `LEXIS_CLIENT_ID`, `LEXIS_CLIENT_SECRET` | OIDC client that tokens are exchanged for |
 | `LEXIS_USERNAME`, `LEXIS_PASSWORD` | optional password-grant login (the sandbox's demo user) |
 | `LEXIS_STAGING_URL` | DDI staging API base, e.g. `https://<host>/staging` |
+| `LEXIS_DATASET_URL` | optional DDI dataset API base, e.g. `https://<host>/dataset`; else derived from the staging URL |
 | `LEXIS_HEAPPE_URLS` | JSON object: location name -> HEAppE base URL |
 | `LEXIS_HEAPPE_URL` | HEAppE base URL for locations not in `LEXIS_HEAPPE_URLS` |
 | `LEXIS_HPC_STAGING_SYSTEMS` | JSON object: location name -> DDI staging system of its cluster |
@@ -32,7 +33,7 @@ from pydantic import Field, SecretStr, WithJsonSchema, field_validator
 
 from lexis_prefect._http import TokenSource
 from lexis_prefect.aai import AAIClient
-from lexis_prefect.ddi import DDIStagingClient
+from lexis_prefect.ddi import DDIDatasetClient, DDIStagingClient
 from lexis_prefect.exceptions import ConfigurationError
 from lexis_prefect.heappe import HEAppEClient
 
@@ -74,6 +75,10 @@ class LexisEndpoints(Block):
 
     aai_url: str = Field(description="AAI realm URL, e.g. https://aai.lexis.tech/auth/realms/LEXIS_AAI.")
     staging_url: str = Field(description="DDI staging API base URL, e.g. https://<host>/staging.")
+    dataset_url: str | None = Field(
+        default=None,
+        description="DDI dataset API base URL, e.g. https://<host>/dataset; if empty, staging_url with /staging made /dataset.",
+    )
     heappe_urls: dict[str, str] = Field(
         default_factory=dict, description="HEAppE base URL per location name, e.g. {'Karolina': 'https://heappe.example'}."
     )
@@ -86,7 +91,7 @@ class LexisEndpoints(Block):
     )
     timeout_seconds: float = Field(default=30.0, gt=0, description="Timeout of every HTTP call.")
 
-    @field_validator("aai_url", "staging_url", "default_heappe_url")
+    @field_validator("aai_url", "staging_url", "dataset_url", "default_heappe_url")
     @classmethod
     def _urls(cls, value: str | None, info) -> str | None:
         return None if value is None else _http_url(value, info.field_name)
@@ -106,6 +111,18 @@ class LexisEndpoints(Block):
                 "add it to heappe_urls / LEXIS_HEAPPE_URLS or set default_heappe_url / LEXIS_HEAPPE_URL"
             )
         return url
+
+    def dataset_api_url(self) -> str | None:
+        """The dataset API base: `dataset_url`, else `staging_url` with its last `/staging` made `/dataset`.
+
+        [I] The derivation assumes both APIs sit side by side under one prefix, as Py4Lexis has
+        `.../api/v0.2/dataset` and the staging API is likely `.../api/v0.2/staging`; None when
+        `staging_url` does not end in `/staging`, since then there is nothing to go by.
+        """
+        if self.dataset_url is not None:
+            return self.dataset_url
+        base, slash, last = self.staging_url.rpartition("/")
+        return f"{base}/dataset" if slash and last == "staging" else None
 
     def hpc_staging_system(self, location_name: str) -> str:
         """The staging system that reaches `location_name`'s job directories."""
@@ -131,6 +148,7 @@ class LexisEndpoints(Block):
             return cls(
                 aai_url=env["LEXIS_AAI_URL"],
                 staging_url=env["LEXIS_STAGING_URL"],
+                dataset_url=env.get("LEXIS_DATASET_URL") or None,
                 heappe_urls=_json_object(env, "LEXIS_HEAPPE_URLS"),
                 default_heappe_url=env.get("LEXIS_HEAPPE_URL") or None,
                 hpc_staging_systems=_json_object(env, "LEXIS_HPC_STAGING_SYSTEMS"),
@@ -152,9 +170,9 @@ def _json_object(env: Mapping[str, str], name: str) -> dict[str, str]:
 class LexisCredentials(CredentialsBlock):
     """The OIDC client (and optionally a user login) lexis-prefect uses on a LEXIS platform.
 
-    `get_client("aai")` gives an `AAIClient`; `get_client("ddi", access_token=...)`
-    and `get_client("heappe", access_token=..., location=...)` give the clients
-    that act for a user with that user's token.
+    `get_client("aai")` gives an `AAIClient`; `get_client("ddi", access_token=...)`,
+    `get_client("dataset", access_token=...)` and `get_client("heappe", access_token=..., location=...)`
+    give the clients that act for a user with that user's token.
 
     Example:
         ```python
@@ -197,17 +215,19 @@ class LexisCredentials(CredentialsBlock):
     @overload
     def get_client(self, client_type: Literal["ddi"], *, access_token: TokenSource) -> DDIStagingClient: ...
     @overload
+    def get_client(self, client_type: Literal["dataset"], *, access_token: TokenSource) -> DDIDatasetClient: ...
+    @overload
     def get_client(
         self, client_type: Literal["heappe"], *, access_token: TokenSource, location: str
     ) -> HEAppEClient: ...
 
     def get_client(
         self,
-        client_type: Literal["aai", "ddi", "heappe"],
+        client_type: Literal["aai", "ddi", "dataset", "heappe"],
         *,
         access_token: TokenSource | None = None,
         location: str | None = None,
-    ) -> AAIClient | DDIStagingClient | HEAppEClient:
+    ) -> AAIClient | DDIStagingClient | DDIDatasetClient | HEAppEClient:
         """A new client of one service; close it with `async with` or `aclose()`."""
         timeout = self.endpoints.timeout_seconds
         if client_type == "aai":
@@ -216,11 +236,19 @@ class LexisCredentials(CredentialsBlock):
             raise ValueError(f"the {client_type} client acts for a user: pass access_token=")
         if client_type == "ddi":
             return DDIStagingClient(self.endpoints.staging_url, access_token, timeout=timeout)
+        if client_type == "dataset":
+            dataset_url = self.endpoints.dataset_api_url()
+            if dataset_url is None:
+                raise ConfigurationError(
+                    f"no DDI dataset API URL: staging_url {self.endpoints.staging_url!r} does not end in /staging, "
+                    "so set dataset_url / LEXIS_DATASET_URL"
+                )
+            return DDIDatasetClient(dataset_url, access_token, timeout=timeout)
         if client_type == "heappe":
             if location is None:
                 raise ValueError("the heappe client is per location: pass location=")
             return HEAppEClient(self.endpoints.heappe_url(location), access_token, timeout=timeout)
-        raise ValueError(f"unknown client_type {client_type!r}; expected 'aai', 'ddi' or 'heappe'")
+        raise ValueError(f"unknown client_type {client_type!r}; expected 'aai', 'ddi', 'dataset' or 'heappe'")
 
 
 def resolve_credentials(block_name: str | None = None) -> LexisCredentials:

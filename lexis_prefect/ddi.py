@@ -1,11 +1,12 @@
-"""Async client of the LEXIS DDI staging API: copy data between DDI and HPC, and wait for it."""
+"""Async clients of the LEXIS DDI: the staging API (copy data between DDI and HPC, and wait for it),
+and the dataset API's metadata search (find the dataset a stage-out made)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 
@@ -13,6 +14,7 @@ from lexis_prefect._http import BearerAuth, ServiceClient, TokenSource
 from lexis_prefect.config import DEFAULT_TIMEOUT, PollPolicy, RetryPolicy
 from lexis_prefect.exceptions import LexisAPIError, StagingFailedError, StagingTimeoutError
 from lexis_prefect.models.ddi import (
+    DatasetHit,
     DeleteRequest,
     StageRequest,
     StagingRequestId,
@@ -20,7 +22,7 @@ from lexis_prefect.models.ddi import (
     StagingStatus,
 )
 
-__all__ = ["DDIStagingClient"]
+__all__ = ["DDIDatasetClient", "DDIStagingClient"]
 
 logger = logging.getLogger("lexis_prefect.ddi")
 
@@ -118,3 +120,41 @@ class DDIStagingClient(ServiceClient):
                 interval = min(interval, poll.timeout_seconds - elapsed)
             await asyncio.sleep(interval)
         raise AssertionError("unreachable: PollPolicy.intervals() is endless")  # pragma: no cover
+
+
+class DDIDatasetClient(ServiceClient):
+    """Searches the DDI dataset API by metadata.
+
+    Args:
+        dataset_url: base of the dataset API, e.g. `https://api.lexis.tech/api/v0.2/dataset`
+            ([V] Py4Lexis; `LexisEndpoints.dataset_api_url()` gives it).
+        access_token: as for `DDIStagingClient`.
+
+    It exists for one question a staging client cannot answer: did a stage-out whose
+    answer was lost (a 5xx, a dropped connection) create its dataset anyway? A stage-out
+    tags its dataset with a unique marker (`alternate_identifier_query`) and, before being
+    repeated, is looked up by it here; a repeat would otherwise copy twice.
+    """
+
+    service = "ddi"
+
+    def __init__(
+        self,
+        dataset_url: str,
+        access_token: TokenSource,
+        *,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(dataset_url, timeout=timeout, retry=retry, transport=transport, auth=BearerAuth(access_token))
+
+    async def search(self, metadata: dict[str, Any]) -> list[DatasetHit]:
+        """The datasets the user may see whose metadata matches `metadata` (`POST /search/metadata`).
+
+        A read, so retried like one even though it is a POST. How the real API matches
+        (whole value per key, subset, substring) is not known [I]; the sandbox matches a
+        key when the dataset's value for it equals the query's.
+        """
+        response = await self._request("POST", "search/metadata", idempotent=True, json=metadata)
+        return self._parse(response, list[DatasetHit])

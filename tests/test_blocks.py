@@ -19,7 +19,7 @@ from lexis_prefect.blocks import (
     resolve_credentials,
     reveal_token,
 )
-from lexis_prefect.ddi import DDIStagingClient
+from lexis_prefect.ddi import DDIDatasetClient, DDIStagingClient
 from lexis_prefect.exceptions import ConfigurationError
 from lexis_prefect.heappe import HEAppEClient
 
@@ -126,6 +126,50 @@ def test_get_client_for_a_user_service_needs_the_token_and_location():
         creds.get_client("heappe", access_token=SecretStr("t"))
 
 
+# -- the dataset API (metadata search) ---------------------------------------------------------
+
+
+def test_dataset_url_is_derived_from_a_staging_url_that_ends_in_staging():
+    assert credentials().endpoints.dataset_url is None
+    assert credentials().endpoints.dataset_api_url() == "https://api.test/dataset"
+    endpoints = LexisEndpoints(aai_url="https://a", staging_url="https://api.lexis.tech/api/v0.2/staging")
+    assert endpoints.dataset_api_url() == "https://api.lexis.tech/api/v0.2/dataset"
+
+
+@pytest.mark.parametrize("staging_url", ["https://ddi.test", "https://ddi.test/api/staging-v2", "https://staging.test"])
+def test_dataset_url_is_not_guessed_from_other_staging_urls(staging_url):
+    assert LexisEndpoints(aai_url="https://a", staging_url=staging_url).dataset_api_url() is None
+
+
+def test_dataset_url_from_the_environment_wins_over_the_derivation():
+    creds = LexisCredentials.from_env({**ENV, "LEXIS_DATASET_URL": "https://data.test/api/dataset/"})
+    assert creds.endpoints.dataset_url == "https://data.test/api/dataset"
+    assert creds.endpoints.dataset_api_url() == "https://data.test/api/dataset"
+    assert LexisCredentials.from_env({**ENV, "LEXIS_DATASET_URL": ""}).endpoints.dataset_url is None
+
+
+def test_non_http_dataset_url_is_refused_naming_the_field():
+    with pytest.raises(ConfigurationError, match="dataset_url must be an http"):
+        LexisCredentials.from_env({**ENV, "LEXIS_DATASET_URL": "api.test/dataset"})
+
+
+async def test_get_client_dataset_builds_the_search_client():
+    token = SecretStr("user-token")
+    async with credentials().get_client("dataset", access_token=token) as dataset:
+        assert isinstance(dataset, DDIDatasetClient) and dataset.base_url == "https://api.test/dataset/"
+    explicit = LexisCredentials.from_env({**ENV, "LEXIS_DATASET_URL": "https://data.test/dataset"})
+    async with explicit.get_client("dataset", access_token=token) as dataset:
+        assert dataset.base_url == "https://data.test/dataset/"
+    with pytest.raises(ValueError, match="access_token"):
+        credentials().get_client("dataset")
+
+
+def test_get_client_dataset_without_any_url_names_the_setting():
+    creds = LexisCredentials.from_env({**ENV, "LEXIS_STAGING_URL": "https://ddi.test/api"})
+    with pytest.raises(ConfigurationError, match="dataset_url / LEXIS_DATASET_URL"):
+        creds.get_client("dataset", access_token=SecretStr("t"))
+
+
 # -- on a real Prefect server ------------------------------------------------------------------
 
 
@@ -133,6 +177,7 @@ def test_credentials_block_saves_and_loads_with_nested_endpoints(prefect_harness
     credentials().save("lexis-test", overwrite=True)
     loaded = LexisCredentials.load("lexis-test")
     assert loaded.endpoints.heappe_urls == {"Karolina": "https://heappe.test/karolina"}
+    assert loaded.endpoints.dataset_url is None
     assert loaded.client_secret.get_secret_value() == ENV["LEXIS_CLIENT_SECRET"]
 
 

@@ -5,7 +5,7 @@ the other; the respx tests pin the wire JSON of `lexis-api.md` independently.
 """
 
 from lexis_prefect.models.aai import TokenSet
-from lexis_prefect.models.ddi import DatasetMetadata, StageRequest, StagingState, StagingStatus
+from lexis_prefect.models.ddi import DatasetHit, DatasetLocation, DatasetMetadata, StageRequest, StagingState, StagingStatus
 from lexis_prefect.models.heappe import (
     ClusterInfo,
     FileType,
@@ -37,6 +37,8 @@ __all__ = [
     "DataOutput",
     "DataSource",
     "DataTarget",
+    "DatasetHit",
+    "DatasetLocation",
     "DatasetMetadata",
     "FileType",
     "HPCTask",

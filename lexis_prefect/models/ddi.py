@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import hashlib
 from enum import Enum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "COMPLETED_STATUSES",
+    "STAGE_OUT_MARKER_TYPE",
+    "alternate_identifier_query",
     "dataset_path",
     "zone_path",
     "FAILED_PREFIX",
     "IN_PROGRESS",
     "QUEUED",
+    "DatasetHit",
+    "DatasetLocation",
     "DatasetMetadata",
     "DeleteRequest",
     "StagingRequestId",
@@ -73,6 +77,49 @@ class DatasetMetadata(BaseModel):
     resource_type: str | None = Field(default=None, alias="resourceType")
     publication_year: str | None = Field(default=None, alias="publicationYear")
     identifier: str | None = None
+
+
+#: The identifier type of the marker a stage-out tags its new dataset with, in
+#: `AlternateIdentifier` ([V] field name, a list of `[value, type]` pairs). The type is ours:
+#: it tells our markers apart from any alternate identifier a user gives the dataset.
+STAGE_OUT_MARKER_TYPE = "lexis-prefect-stage-out"
+
+
+def alternate_identifier_query(value: str, kind: str = STAGE_OUT_MARKER_TYPE) -> dict[str, Any]:
+    """The `POST /search/metadata` body that looks up the dataset tagged with the marker `value`.
+
+    It is also the metadata to tag with: `{"AlternateIdentifier": [[value, kind]]}`. How the real
+    search compares a query to a dataset's metadata is not known [I]; the sandbox matches a query
+    key only when it equals the dataset's value for that key, so the marker should be the only
+    alternate identifier of a stage-out (or the query should carry the dataset's whole list).
+    """
+    if not value:
+        raise ValueError("the marker value must not be empty: an empty query could match any dataset")
+    return {"AlternateIdentifier": [[value, kind]]}
+
+
+class DatasetLocation(BaseModel):
+    """Where a dataset lives, as the dataset API names it: enough to address it again.
+
+    `zone` is the iRODS zone, i.e. the staging system name [I]; `project` may be missing
+    for user-access datasets [I]. Unknown further keys are kept (`extra="allow"`).
+    """
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+
+    internal_id: str = Field(alias="internalID", min_length=1)
+    access: str
+    project: str | None = None
+    zone: str
+
+
+class DatasetHit(BaseModel):
+    """One answer of `POST /search/metadata`: a dataset's location and its whole metadata."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    location: DatasetLocation
+    metadata: dict[str, Any] = Field(default_factory=dict)
 
 
 class StageRequest(BaseModel):

@@ -1,4 +1,4 @@
-"""The LEXIS sandbox: a loopback server speaking the AAI, DDI staging and HEAppE APIs.
+"""The LEXIS sandbox: a loopback server speaking the AAI, DDI staging (and dataset search) and HEAppE APIs.
 
 It shares only `lexis_prefect.models` with the library, so clients and sandbox
 agree on payloads while the core never depends on the sandbox.

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lexis_prefect.sandbox.aai import AAIState, aai_router
 from lexis_prefect.sandbox.config import FaultConfig, SandboxConfig
-from lexis_prefect.sandbox.ddi import DDIProblem, DDIState, ddi_router
+from lexis_prefect.sandbox.ddi import DDIProblem, DDIState, dataset_router, ddi_router
 from lexis_prefect.sandbox.errors import service_error
 from lexis_prefect.sandbox.faults import FaultInjector, FaultPlan, RequestLog
 from lexis_prefect.sandbox.heappe import HEAppEState, heappe_router
@@ -129,6 +129,7 @@ def control_router(sandbox: Sandbox) -> APIRouter:
         return {
             "aai_realm_path": f"/auth/realms/{sandbox.config.realm}",
             "staging_path": "/staging",
+            "dataset_path": "/dataset",
             "heappe_paths": {loc.name: sandbox.config.heappe_prefix(loc) for loc in sandbox.config.locations},
             "locations": [loc.model_dump(mode="json") for loc in sandbox.config.locations],
             "ddi_systems": sandbox.ddi.system_types(),
@@ -225,6 +226,7 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
     app.include_router(control_router(sandbox))
     app.include_router(aai_router(sandbox.aai))
     app.include_router(ddi_router(sandbox.ddi))
+    app.include_router(dataset_router(sandbox.ddi))
     for location in sandbox.config.locations:
         app.include_router(heappe_router(sandbox.heappe, location, sandbox.config.heappe_prefix(location)))
     app.add_middleware(FaultInjector, plan=sandbox.faults)

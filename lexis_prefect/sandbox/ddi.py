@@ -4,11 +4,15 @@ Requests advance as the real Celery-backed API words them: queued, `In progress`
 then `Transfer completed` / `Data deleted` or `Task Failed, reason: ...`. A
 stage-out into an iRODS system creates a new dataset and reports its directory
 as `target_path`, whose last segment is the new dataset id.
+
+The dataset API's metadata search (`POST /dataset/search/metadata`) finds the
+registry's datasets by the metadata their stage request sent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import shutil
@@ -36,7 +40,7 @@ from lexis_prefect.sandbox.aai import AAIState
 from lexis_prefect.sandbox.config import SandboxConfig
 from lexis_prefect.sandbox.heappe import HEAppEState
 
-__all__ = ["DDIProblem", "DDIState", "ddi_router", "DEMO_DATASET_ID"]
+__all__ = ["DDIProblem", "DDIState", "dataset_router", "ddi_router", "DEMO_DATASET_ID"]
 
 #: The seed's placeholder dataset, present in every fresh sandbox.
 DEMO_DATASET_ID = "your-dataset-uuid"
@@ -122,6 +126,44 @@ class DDIState:
     def seed_demo(self) -> None:
         if DEMO_DATASET_ID not in self.datasets:
             self.add_dataset(DEMO_FILES, dataset_id=DEMO_DATASET_ID, title="LEXIS sandbox demo dataset")
+
+    # -- dataset search ---------------------------------------------------------------------
+
+    def location(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """A dataset's `location` as the dataset API answers it, read off its path.
+
+        `zone` is the system name [I]. A path under `project/proj<md5>` or `public/proj<md5>`
+        names a project of the configuration by its hash (None if none hashes so); under
+        `user/<name>` it belongs to that user, with no project [I]. A path outside that
+        layout (a stage-out to any folder) reads as a project dataset of no known project.
+        """
+        parts = _segments(entry["path"])
+        access, project = "project", None
+        if len(parts) >= 3 and parts[0] == "user":
+            access = "user"
+        elif len(parts) >= 3 and parts[0] in ("project", "public") and parts[1].startswith("proj"):
+            access = parts[0]
+            digest = parts[1].removeprefix("proj")
+            project = next((p for p in self.config.projects if hashlib.md5(p.encode()).hexdigest() == digest), None)
+        return {"internalID": entry["id"], "access": access, "project": project, "zone": entry["system"]}
+
+    def search(self, query: dict[str, Any], user: str) -> list[dict[str, Any]]:
+        """The datasets `user` may see whose metadata has every key of `query` with an equal value.
+
+        Sandbox choices [I], the real matching and permissions are not known: a key
+        matches only on an equal whole value (a list equals only the same list), an empty
+        query matches every dataset, and every user sees every project and public
+        dataset (the sandbox has no project membership) but only their own `user/<name>` ones.
+        """
+        hits = []
+        for entry in sorted(self.datasets.values(), key=lambda e: e.get("created", 0)):
+            location = self.location(entry)
+            if location["access"] == "user" and _segments(entry["path"])[1] != user:
+                continue
+            metadata = entry.get("metadata") or {}
+            if all(key in metadata and metadata[key] == value for key, value in query.items()):
+                hits.append({"location": location, "metadata": metadata})
+        return hits
 
     def _resolve(self, system: str, path: str) -> Path:
         return self._inside(self.root / system, path)
@@ -257,6 +299,10 @@ class DDIState:
         return work
 
 
+def _segments(path: str) -> list[str]:
+    return [part for part in path.split("/") if part not in ("", ".")]
+
+
 def _copy(source: Path, target: Path) -> None:
     """Copy a file into a folder, or a folder's content into a folder (merging)."""
     target.mkdir(parents=True, exist_ok=True)
@@ -266,8 +312,8 @@ def _copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target / source.name)
 
 
-def ddi_router(state: DDIState) -> APIRouter:
-    router = APIRouter(prefix="/staging")
+def _handler(state: DDIState) -> Any:
+    """A decorator: the route answers for the bearer token's user, and `DDIProblem`s in the API's shape."""
 
     def bearer_user(request: Request) -> str:
         header = request.headers.get("authorization", "")
@@ -290,11 +336,19 @@ def ddi_router(state: DDIState) -> APIRouter:
         wrapped.__name__ = fn.__name__
         return wrapped
 
-    async def json_body(request: Request) -> Any:
-        try:
-            return json.loads(await request.body() or b"null")
-        except ValueError:
-            raise DDIProblem(400, "Malformed request. The body is not JSON") from None
+    return handler
+
+
+async def json_body(request: Request) -> Any:
+    try:
+        return json.loads(await request.body() or b"null")
+    except ValueError:
+        raise DDIProblem(400, "Malformed request. The body is not JSON") from None
+
+
+def ddi_router(state: DDIState) -> APIRouter:
+    router = APIRouter(prefix="/staging")
+    handler = _handler(state)
 
     @router.get("/", response_class=PlainTextResponse)
     async def welcome() -> str:
@@ -332,4 +386,24 @@ def ddi_router(state: DDIState) -> APIRouter:
     router.add_api_route("/stage/{request_id}", status_of("stage"), methods=["GET"])
     router.add_api_route("/delete", delete, methods=["POST", "DELETE"])
     router.add_api_route("/delete/{request_id}", status_of("delete"), methods=["GET"])
+    return router
+
+
+def dataset_router(state: DDIState) -> APIRouter:
+    """The dataset API's metadata search, beside the staging API (`/dataset` next to `/staging`).
+
+    Errors in the staging API's shape (`{"status", "errorString"}`) [I: the dataset API's own
+    error shape is not pinned down].
+    """
+    router = APIRouter(prefix="/dataset")
+    handler = _handler(state)
+
+    @handler
+    async def search_metadata(request: Request, user: str) -> tuple[int, Any]:
+        query = await json_body(request)
+        if not isinstance(query, dict):
+            raise DDIProblem(400, "Malformed request. The body must be a JSON object of metadata")
+        return 200, state.search(query, user)
+
+    router.add_api_route("/search/metadata", search_metadata, methods=["POST"])
     return router

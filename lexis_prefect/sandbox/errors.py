@@ -9,7 +9,7 @@ __all__ = ["service_error"]
 
 def service_error(status: int, path: str, message: str) -> dict[str, Any]:
     """DDI `{"status","errorString"}`, OIDC `{"error","error_description"}`, else HEAppE ProblemDetails."""
-    if path.startswith("/staging"):
+    if path.startswith(("/staging", "/dataset")):
         return {"status": str(status), "errorString": message}
     if path.startswith("/auth"):
         return {"error": "temporarily_unavailable" if status >= 500 else "invalid_request", "error_description": message}

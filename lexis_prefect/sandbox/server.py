@@ -114,6 +114,10 @@ class SandboxProcess:
     def staging_url(self) -> str:
         return f"{self.url}/staging"
 
+    @property
+    def dataset_url(self) -> str:
+        return f"{self.url}/dataset"
+
     def heappe_url(self, location: str | None = None) -> str:
         """The first location's HEAppE is at the root; the others under /locations/<name>."""
         prefix = self.control("GET", "config")["heappe_paths"]
@@ -165,6 +169,7 @@ def sandbox_environment(url: str, client_id: str = "lexis-prefect", realm: str =
     return {
         "LEXIS_AAI_URL": f"{url}/auth/realms/{realm}",
         "LEXIS_STAGING_URL": f"{url}/staging",
+        "LEXIS_DATASET_URL": f"{url}/dataset",
         "LEXIS_CLIENT_ID": client_id,
         "LEXIS_HEAPPE_URLS": json.dumps({name: url + path for name, path in config["heappe_paths"].items()}),
         "LEXIS_HPC_STAGING_SYSTEMS": json.dumps({loc["name"]: loc["ddi_system"] for loc in config["locations"]}),

@@ -17,7 +17,9 @@ def test_save_credentials_from_a_sandbox_then_an_offline_token_by_login(sandbox,
     runner = CliRunner()
     saved = runner.invoke(app, ["blocks", "save-credentials", "lexis-cli-test", "--sandbox", sandbox.url])
     assert saved.exit_code == 0, saved.output
-    assert LexisCredentials.load("lexis-cli-test").endpoints.aai_url == sandbox.aai_url()
+    endpoints = LexisCredentials.load("lexis-cli-test").endpoints
+    assert endpoints.aai_url == sandbox.aai_url()
+    assert endpoints.dataset_url == sandbox.dataset_url
 
     kept = runner.invoke(app, ["blocks", "save-token", "token-cli-test", "--login", "--credentials", "lexis-cli-test"])
     assert kept.exit_code == 0, kept.output
