@@ -4,8 +4,10 @@
 
 (a) computed: the calls per job-hour that the policy's interval sequence implies. Each poll of
     `lexis_prefect.hpc.wait_for_job` makes two HEAppE calls (`CurrentInfoForJob`, then one
-    `DownloadPartsOfJobFilesFromCluster` for every task's stdout, stderr and progress file), and
-    each wait opens its own HEAppE client, so one `AuthenticateLexisToken` per wait.
+    `DownloadPartsOfJobFilesFromCluster` for every task's stdout, stderr and progress file, skipped
+    while the job is only submitted or queued). The wait shares the step's HEAppE session
+    (`lexis_prefect.locations`), so it authenticates no more; with several jobs at a location,
+    their state reads are one `ListJobsForCurrentUser` per second at most (bench/fanout.py).
 (b) measured: the seed flow (`flows/lexis_hpc_simple.py`, one job step) on a sandbox started with
     `--log-requests`, the job running `--job-seconds`; the calls of the wait are counted in the
     sandbox's log and compared with (a) for the same wait length.
@@ -33,13 +35,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 import _common as c  # noqa: E402 (sets PREFECT_HOME before Prefect is imported)
 
 from lexis_prefect.config import PollPolicy  # noqa: E402
+from lexis_prefect.hpc import JOB_POLL as DEFAULT  # noqa: E402 (what `wait_for_job` uses when no `poll=` is given)
 from lexis_prefect.sandbox import SandboxProcess  # noqa: E402
 
 FLOW_FILE = Path(__file__).parents[1] / "flows" / "lexis_hpc_simple.py"
-#: What `wait_for_job` uses when no `poll=` is given (lexis_prefect/hpc.py).
-DEFAULT = PollPolicy(interval_seconds=1, max_interval_seconds=30)
 CALLS_PER_POLL = 2  # CurrentInfoForJob + DownloadPartsOfJobFilesFromCluster
-CALLS_PER_WAIT = 1  # AuthenticateLexisToken: a new HEAppE client (and session) per wait
+CALLS_PER_WAIT = 0  # the step's HEAppE session is reused: no AuthenticateLexisToken of the wait's own
 
 
 def poll_times(policy: PollPolicy, horizon: float) -> list[float]:

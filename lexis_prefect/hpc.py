@@ -1,7 +1,13 @@
 """The HPC job step: `build_hpc_job_step`, a Prefect subflow of thin tasks over the LEXIS clients.
 
-validate -> choose_location -> authenticate -> create_job -> stage_input (parallel)
--> submit_job -> wait_for_job -> stage_output (parallel) -> HpcJobResult
+create_job -> stage_input (parallel) -> submit_job -> wait_for_job -> stage_output (parallel)
+-> HpcJobResult; the job is validated and its locations chosen before any of them, as plain
+calls (a task run each cost more than the work).
+
+The steps of a run share one HEAppE client per location (`locations.LocationSession`):
+one session code, one connection pool, and one list read serving the polls of many jobs.
+A task that fails for want of an answer (each call already retried by its client) is
+retried as a whole (`STEP_RETRIES`): every task can be repeated safely, as below.
 
 Re-attaching instead of resubmitting: the HEAppE job gets a name derived from
 the flow run and the step (`<job_name> [<digest>]`), and `create_job` first looks
@@ -30,23 +36,27 @@ from typing import Any, TypeVar
 
 from prefect import flow, task
 from prefect.artifacts import acreate_markdown_artifact, acreate_progress_artifact, aupdate_progress_artifact
+from prefect.context import TaskRunContext
 from prefect.logging import get_run_logger
 from prefect.variables import Variable
 from pydantic import BaseModel, ConfigDict, Field
 
-from lexis_prefect.blocks import LexisCredentials, resolve_credentials
 from lexis_prefect.config import PollPolicy
+from lexis_prefect.ddi import DDIDatasetClient, DDIStagingClient
 from lexis_prefect.exceptions import (
     AuthenticationError,
+    ConfigurationError,
     HpcJobCancelledError,
     HpcJobFailedError,
     LexisAPIError,
     LexisTransportError,
     NoLocationError,
+    StagingFailedError,
 )
 from lexis_prefect.heappe import HEAppEClient
 from lexis_prefect.keeper import RUN_STOPPING, forget_offline_token, keeper, restore_keeper, stop_keeper, storage_key
-from lexis_prefect.models.ddi import DatasetMetadata, StageRequest, dataset_path, zone_path
+from lexis_prefect.locations import LocationSession, location_session
+from lexis_prefect.models.ddi import DatasetMetadata, StageRequest, alternate_identifier_query, dataset_path, zone_path
 from lexis_prefect.models.heappe import (
     ClusterInfo,
     CommandTemplateParameterValue,
@@ -82,6 +92,13 @@ STDERR_TAIL_CHARS = 2_000
 MAX_POLL_FAILURES = 10
 #: Attempts at a non-idempotent call whose earlier attempts provably did not happen.
 UNSURE_ATTEMPTS = 3
+#: Longest wait for a lost stage-out's copy to show before duplicates are looked for.
+MAX_DUPLICATE_GRACE_SECONDS = 60.0
+#: Whole-task retries of a step's task after a passing failure (no answer, 5xx, 429), and the waits.
+STEP_RETRIES = 2
+STEP_RETRY_DELAYS = [5.0, 20.0]
+#: The job's polls: soon after submitting (a short job is seen to end soon), then less often.
+JOB_POLL = PollPolicy(interval_seconds=0.5, max_interval_seconds=30, backoff_factor=1.5)
 
 
 class HpcJobRef(BaseModel):
@@ -118,12 +135,34 @@ class HpcJobResult(BaseModel):
     timings_seconds: dict[str, float] = Field(description="stage_in, queued, running, stage_out, total.")
 
 
-def _heappe(credentials: LexisCredentials, location: str, keeper_id: str) -> HEAppEClient:
-    return credentials.get_client("heappe", access_token=keeper(keeper_id).access_token, location=location)
+def _session(keeper_id: str, location: str):
+    """The run's shared HEAppE session at `location` (the run's credentials are its keeper's)."""
+    return location_session(keeper(keeper_id), location)
 
 
-def _ddi(credentials: LexisCredentials, keeper_id: str):
-    return credentials.get_client("ddi", access_token=keeper(keeper_id).access_token)
+def _ddi(keeper_id: str):
+    kept = keeper(keeper_id)
+    return kept.credentials.get_client("ddi", access_token=kept.access_token)
+
+
+def _transient(task: Any, task_run: Any, state: Any) -> bool:
+    """A step's task is retried whole when it failed for want of an answer: no response, 5xx, 429."""
+    exc = state.data
+    if isinstance(exc, LexisTransportError):
+        return True
+    return isinstance(exc, LexisAPIError) and not isinstance(exc, AuthenticationError) and (exc.status >= 500 or exc.status == 429)
+
+
+def _step_task(name: str, run_name: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
+    """`@task` for a step's task: named `<group_id>.<step>`, retried after passing failures."""
+    return task(
+        name=name,
+        task_run_name=run_name,
+        retries=STEP_RETRIES,
+        retry_delay_seconds=STEP_RETRY_DELAYS,
+        retry_condition_fn=_transient,
+        **options,
+    )
 
 
 def run_job_name(job_name: str, keeper_id: str, group_id: str) -> str:
@@ -135,30 +174,20 @@ def run_job_name(job_name: str, keeper_id: str, group_id: str) -> str:
 # -- tasks -------------------------------------------------------------------------------------
 
 
-@task(name="validate", task_run_name="{group_id}.validate")
-def validate(job: SingleHPCJob | dict[str, Any], group_id: str) -> SingleHPCJob:
+def _validated(job: SingleHPCJob | dict[str, Any]) -> SingleHPCJob:
     """Fail before any HTTP call if the job does not validate, naming each bad field."""
     return job if isinstance(job, SingleHPCJob) else SingleHPCJob.model_validate(job)
 
 
-@task(name="choose_location", task_run_name="{group_id}.choose_location")
-def choose_location(job: SingleHPCJob, group_id: str, credentials_block: str | None = None) -> list[str]:
+def _candidates(job: SingleHPCJob, keeper_id: str) -> list[str]:
     """The locations to try, in order: the first only (`preferred`) or all of them (`failover`)."""
-    endpoints = resolve_credentials(credentials_block).endpoints
+    endpoints = keeper(keeper_id).credentials.endpoints
     names = [loc.location_name for loc in job.requirements.locations]
     candidates = names[:1] if job.requirements.policy == "preferred" else names
     for name in candidates:
         endpoints.heappe_url(name)  # unknown locations fail here, with the configuration to fix
     get_run_logger().info("policy %s: trying %s", job.requirements.policy, ", ".join(candidates))
     return candidates
-
-
-@task(name="authenticate", task_run_name="{group_id}.authenticate[{location}]")
-async def authenticate(location: str, keeper_id: str, group_id: str, credentials_block: str | None = None) -> None:
-    """Open a HEAppE session at the location with the run's LEXIS token."""
-    async with _heappe(resolve_credentials(credentials_block), location, keeper_id) as heappe:
-        await heappe.authenticate()
-    get_run_logger().info("authenticated to HEAppE at %s", location)
 
 
 def _specification(job: SingleHPCJob, location: str, clusters: list[ClusterInfo], name: str) -> JobSpecification:
@@ -212,28 +241,31 @@ class _Rejected(Exception):
     """The location cannot run this job as specified (failover moves on)."""
 
 
-@task(name="create_job", task_run_name="{group_id}.create_job[{location}]")
-async def create_job(
-    job: SingleHPCJob, location: str, keeper_id: str, group_id: str, credentials_block: str | None = None
-) -> HpcJobRef:
-    """Create the HEAppE job, or find the one this run already created (re-attach)."""
-    log = get_run_logger()
-    credentials = resolve_credentials(credentials_block)
-    name = run_job_name(job.requirements.job_name, keeper_id, group_id)
-    async with _heappe(credentials, location, keeper_id) as heappe:
-        async def ours() -> SubmittedJobInfo | None:
-            return next((j for j in await heappe.list_jobs() if j.name == name and j.state is not JobState.Deleted), None)
+@_step_task("create_job", "{group_id}.create_job[{location}]")
+async def create_job(job: SingleHPCJob, location: str, keeper_id: str, group_id: str) -> HpcJobRef:
+    """Create the HEAppE job, or find the one this run already created (re-attach).
 
-        info = await ours()
+    The lookup is one `ListJobsForCurrentUser` shared by the run's steps at this location:
+    any read sent since the session opened shows the jobs of earlier attempts of the run;
+    a retried task (whose own create may have landed) and an unsure create need a newer one.
+    """
+    log = get_run_logger()
+    name = run_job_name(job.requirements.job_name, keeper_id, group_id)
+    async with _session(keeper_id, location) as session:
+        async def ours(since: float | None = None) -> SubmittedJobInfo | None:
+            jobs = await session.jobs(since=time.monotonic() if since is None else since)
+            return next((j for j in jobs.values() if j.name == name and j.state is not JobState.Deleted), None)
+
+        info = await ours(session.opened_at if _first_try() else None)
         if info is not None:
             log.info("re-attached to HEAppE job %s (%s), created by an earlier attempt", info.id, info.state.name)
         else:
-            spec = _specification(job, location, await heappe.list_available_clusters(), name)
-            info = await _unsure(lambda: heappe.create_job(spec), f"creating job {name!r}", done=ours)
+            spec = _specification(job, location, await session.clusters(), name)
+            info = await _unsure(lambda: session.heappe.create_job(spec), f"creating job {name!r}", done=ours)
             log.info("created HEAppE job %s %r at %s", info.id, name, location)
     ref = HpcJobRef(
         location=location,
-        heappe_url=credentials.endpoints.heappe_url(location),
+        heappe_url=keeper(keeper_id).credentials.endpoints.heappe_url(location),
         job_id=info.id,
         task_ids=[t.id for t in info.tasks],
         name=name,
@@ -305,13 +337,11 @@ async def recorded_jobs(keeper_id: str) -> list[HpcJobRef]:
                 return found
 
 
-@task(name="stage_input", task_run_name="{group_id}.stage_input[{index}]")
-async def stage_input(
-    job: SingleHPCJob, ref: HpcJobRef, index: int, keeper_id: str, group_id: str, credentials_block: str | None = None
-) -> str:
+@_step_task("stage_input", "{group_id}.stage_input[{index}]")
+async def stage_input(job: SingleHPCJob, ref: HpcJobRef, index: int, keeper_id: str, group_id: str) -> str:
     """Copy one input dataset from DDI into the job's directory; returns where it landed."""
     data: DataInput = job.data_inputs[index]
-    credentials = resolve_credentials(credentials_block)
+    credentials = keeper(keeper_id).credentials
     request = StageRequest(
         source_system=data.source.resource,
         source_path=dataset_path(data.source.info.dataset_id, job.requirements.project_shortname, data.source.info.path),
@@ -321,7 +351,7 @@ async def stage_input(
         job_id=ref.job_id,
         task_id=ref.task_ids[0],
     )
-    async with _ddi(credentials, keeper_id) as ddi:
+    async with _ddi(keeper_id) as ddi:
         # Copying the same data into the same place twice is harmless: an unsure submit is repeated.
         request_id = await _unsure(lambda: ddi.stage(request), f"staging input {index}", done=None)
         status = await ddi.wait(request_id, poll=STAGING_POLL)
@@ -334,10 +364,11 @@ def _job_path(path: str) -> str | None:
     return None if relative == "." else relative
 
 
-@task(name="submit_job", task_run_name="{group_id}.submit_job")
-async def submit_job(ref: HpcJobRef, keeper_id: str, group_id: str, credentials_block: str | None = None) -> None:
+@_step_task("submit_job", "{group_id}.submit_job")
+async def submit_job(ref: HpcJobRef, keeper_id: str, group_id: str) -> None:
     """Submit the job, unless an earlier attempt already did."""
-    async with _heappe(resolve_credentials(credentials_block), ref.location, keeper_id) as heappe:
+    async with _session(keeper_id, ref.location) as session:
+        heappe = session.heappe
         info = await heappe.job_info(ref.job_id)
         if info.state is not JobState.Configuring:
             get_run_logger().info("HEAppE job %s is already %s: not submitting again", ref.job_id, info.state.name)
@@ -391,57 +422,26 @@ def _log_output(log: Any, stream: str, text: str) -> None:
 
 
 @task(name="wait_for_job", task_run_name="{group_id}.wait_for_job")
-async def wait_for_job(
-    ref: HpcJobRef,
-    keeper_id: str,
-    group_id: str,
-    credentials_block: str | None = None,
-    poll: PollPolicy | None = None,
-) -> JobOutcome:
+async def wait_for_job(ref: HpcJobRef, keeper_id: str, group_id: str, poll: PollPolicy | None = None) -> JobOutcome:
     """Follow the job to its end: state changes and output in the logs, progress as an artifact.
 
     If this wait is cancelled (the flow run is cancelled), the HEAppE job is cancelled too.
+    Not retried as a task: it rides out up to `MAX_POLL_FAILURES` failed polls in a row itself.
     """
     log = get_run_logger()
-    poll = poll or PollPolicy(interval_seconds=1, max_interval_seconds=30)
-    tail = _Tail(ref)
+    poll = poll or JOB_POLL
     progress_id = await acreate_progress_artifact(
         0.0, key=_artifact_key(group_id, "progress"), description=f"HEAppE job {ref.job_id} at {ref.location}"
     )
-    shown_progress, last_state, running_since = 0.0, None, None
-    failures = 0
-    async with _heappe(resolve_credentials(credentials_block), ref.location, keeper_id) as heappe:
+    async with _session(keeper_id, ref.location) as session:
+        watch = _Watch(ref, log, progress_id)
         try:
-            for interval in poll.intervals():
-                try:
-                    info = await heappe.job_info(ref.job_id)
-                    fresh = await tail.read(heappe, ref.job_id)
-                    failures = 0
-                except (LexisTransportError, LexisAPIError) as exc:
-                    # The job runs on whether or not we can see it: ride out an outage.
-                    failures += 1
-                    if failures >= MAX_POLL_FAILURES or (isinstance(exc, LexisAPIError) and exc.status < 500):
-                        raise
-                    log.warning("cannot read HEAppE job %s (%d/%d): %s", ref.job_id, failures, MAX_POLL_FAILURES, exc)
-                    await asyncio.sleep(interval)
-                    continue
-                if info.state is not last_state:
-                    log.info("HEAppE job %s: %s", ref.job_id, info.state.name)
-                    last_state = info.state
-                    if info.state is JobState.Running and running_since is None:
-                        running_since = time.monotonic()
-                for stream, text in fresh.items():
-                    _log_output(log, stream, text)
-                if tail.progress is not None and tail.progress != shown_progress:
-                    shown_progress = tail.progress
-                    await aupdate_progress_artifact(progress_id, shown_progress)
-                if info.is_terminal:
-                    break
-                await asyncio.sleep(interval)
+            with session.watching(ref.job_id):
+                info = await watch.follow(session, poll)
         except RUN_STOPPING:
             # The run is being cancelled or stopped: the HPC job goes with it. (A failed poll
             # does not cancel the job: a rerun re-attaches to it.)
-            await asyncio.shield(_cancel_quietly(heappe, ref, log))
+            await asyncio.shield(_cancel_quietly(session.heappe, ref, log))
             raise
     await _unrecord(keeper_id, ref)
     if info.state is JobState.Finished:
@@ -449,9 +449,59 @@ async def wait_for_job(
     return JobOutcome(
         state=info.state,
         reason=next((t.error_message for t in info.tasks if t.error_message), None),
-        stderr_tail=tail.stderr,
-        running_seconds=0.0 if running_since is None else round(time.monotonic() - running_since, 3),
+        stderr_tail=watch.tail.stderr,
+        running_seconds=0.0 if watch.running_since is None else round(time.monotonic() - watch.running_since, 3),
     )
+
+
+class _Watch:
+    """One job's wait: its polls, what it logged, and its progress."""
+
+    def __init__(self, ref: HpcJobRef, log: Any, progress_id: Any) -> None:
+        self.ref, self.log, self.progress_id = ref, log, progress_id
+        self.tail = _Tail(ref)
+        self.shown_progress = 0.0
+        self.last_state: JobState | None = None
+        self.running_since: float | None = None
+
+    async def follow(self, session: LocationSession, poll: PollPolicy) -> SubmittedJobInfo:
+        """Poll until the job ends; returns its last info."""
+        failures = 0
+        for interval in poll.intervals():
+            try:
+                info = await session.job_info(self.ref.job_id)
+                # Queued or submitted jobs have written nothing yet: their files are not read.
+                fresh = await self.tail.read(session.heappe, self.ref.job_id) if _has_output(info.state) else {}
+                failures = 0
+            except (LexisTransportError, LexisAPIError) as exc:
+                # The job runs on whether or not we can see it: ride out an outage.
+                failures += 1
+                if failures >= MAX_POLL_FAILURES or (isinstance(exc, LexisAPIError) and exc.status < 500):
+                    raise
+                self.log.warning("cannot read HEAppE job %s (%d/%d): %s", self.ref.job_id, failures, MAX_POLL_FAILURES, exc)
+                await asyncio.sleep(interval)
+                continue
+            await self._show(info, fresh)
+            if info.is_terminal:
+                return info
+            await asyncio.sleep(interval)
+        raise AssertionError("unreachable")  # pragma: no cover (the intervals never end)
+
+    async def _show(self, info: SubmittedJobInfo, fresh: dict[str, str]) -> None:
+        if info.state is not self.last_state:
+            self.log.info("HEAppE job %s: %s", self.ref.job_id, info.state.name)
+            self.last_state = info.state
+            if info.state is JobState.Running and self.running_since is None:
+                self.running_since = time.monotonic()
+        for stream, text in fresh.items():
+            _log_output(self.log, stream, text)
+        if self.tail.progress is not None and self.tail.progress != self.shown_progress:
+            self.shown_progress = self.tail.progress
+            await aupdate_progress_artifact(self.progress_id, self.shown_progress)
+
+
+def _has_output(state: JobState) -> bool:
+    return state in (JobState.Running, JobState.Finished, JobState.Failed, JobState.Canceled)
 
 
 async def _stop_job(heappe: HEAppEClient, job_id: int) -> bool:
@@ -480,23 +530,22 @@ async def _cancel_quietly(heappe: HEAppEClient, ref: HpcJobRef, log: Any) -> Non
         log.error("could not cancel HEAppE job %s: %s", ref.job_id, exc)
 
 
-@task(
-    name="stage_output",
-    task_run_name="{group_id}.stage_output[{index}]",
+@_step_task(
+    "stage_output",
+    "{group_id}.stage_output[{index}]",
     # A stage-out creates a dataset: a retried run must reuse the one it made, not make another.
     cache_key_fn=lambda context, parameters: _stage_out_key(parameters["ref"], parameters["index"]),
     persist_result=True,
 )
-async def stage_output(
-    job: SingleHPCJob, ref: HpcJobRef, index: int, keeper_id: str, group_id: str, credentials_block: str | None = None
-) -> str:
+async def stage_output(job: SingleHPCJob, ref: HpcJobRef, index: int, keeper_id: str, group_id: str) -> str:
     """Copy one result path of the job's directory into a new DDI dataset; returns the dataset's path."""
     data: DataOutput = job.data_outputs[index]
-    credentials = resolve_credentials(credentials_block)
+    credentials = keeper(keeper_id).credentials
     info = data.target.info
     username = keeper(keeper_id).username
     if job_relative(info.path) != ".":
         get_run_logger().warning("data_outputs[%d].target.info.path %r: datasets are created at their root", index, info.path)
+    marker = _stage_out_key(ref, index)
     request = StageRequest(
         source_system=credentials.endpoints.hpc_staging_system(ref.location),
         source_path=_job_path(data.source_path) or "",
@@ -507,21 +556,99 @@ async def stage_output(
             resource_type=info.dataset_type,
             publication_year=str(datetime.now(timezone.utc).year),
             creator=[username] if username else [],
+            # The dataset's tag: a stage-out whose answer was lost can be found by it.
+            **alternate_identifier_query(marker),
         ),
         heappe_url=ref.heappe_url,
         job_id=ref.job_id,
         task_id=ref.task_ids[0],
     )
-    async with _ddi(credentials, keeper_id) as ddi:
-        # [I] The staging API cannot be asked whether a lost stage-out happened; repeating it
-        # may leave a duplicate dataset, not repeating it may leave the outputs unstaged. A
-        # duplicate is the lesser harm, and the warning names it.
-        request_id = await _unsure(
-            lambda: ddi.stage(request), f"staging output {index} (a duplicate dataset titled {info.title!r} may exist)", done=None
-        )
+    async with _ddi(keeper_id) as ddi, _OutputDatasets(keeper_id, request, marker) as datasets:
+        path = await datasets.earlier(ddi)
+        if path is not None:
+            get_run_logger().info("output %d was staged out by an earlier attempt: DDI dataset %s", index, path)
+            return path
+        started, unsure = time.monotonic(), _first_try() is False
+
+        async def submit() -> str:
+            nonlocal unsure
+            try:
+                return await ddi.stage(request)
+            except (LexisTransportError, LexisAPIError) as exc:
+                unsure = unsure or not (isinstance(exc, LexisAPIError) and exc.status < 500)
+                raise
+
+        request_id = await _unsure(submit, f"staging output {index} (an earlier try is looked for by its tag)", done=None)
         status = await ddi.wait(request_id, poll=STAGING_POLL)
-    get_run_logger().info("staged %r out to DDI dataset %s", data.source_path, status.target_path)
-    return status.target_path or ""
+        path = status.target_path or ""
+        if unsure:  # an earlier try may have landed too: keep one dataset
+            await datasets.keep_only(path, ddi, grace=min(time.monotonic() - started, MAX_DUPLICATE_GRACE_SECONDS))
+    get_run_logger().info("staged %r out to DDI dataset %s", data.source_path, path)
+    return path
+
+
+def _first_try() -> bool:
+    """Whether this is the task run's first attempt (a retry may follow one whose call landed)."""
+    context = TaskRunContext.get()
+    return context is None or context.task_run.run_count <= 1
+
+
+class _OutputDatasets:
+    """The datasets a stage-out made, found by its tag through the DDI dataset search.
+
+    [I] The staging API has no idempotency key and cannot be asked about a request whose
+    answer was lost; a copy still under way is not visible to the search either (its dataset
+    appears when it ends). So: before staging, reuse a dataset an earlier attempt made; after
+    a stage-out that had to be repeated, wait as long as ours took (an earlier copy started
+    before ours) and delete any other dataset with the same tag. Without a dataset API (no
+    `dataset_url`), a repeated stage-out may leave a duplicate, and a warning says so.
+    """
+
+    def __init__(self, keeper_id: str, request: StageRequest, marker: str) -> None:
+        kept = keeper(keeper_id)
+        self.request, self.query = request, alternate_identifier_query(marker)
+        try:
+            self.client: DDIDatasetClient | None = kept.credentials.get_client("dataset", access_token=kept.access_token)
+        except ConfigurationError:
+            self.client = None
+
+    async def __aenter__(self) -> _OutputDatasets:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self.client is not None:
+            await self.client.aclose()
+
+    async def _paths(self) -> list[str]:
+        if self.client is None:
+            return []
+        hits = await self.client.search(self.query)
+        return sorted(f"{(self.request.target_path or '').strip('/')}/{hit.location.internal_id}".lstrip("/") for hit in hits)
+
+    async def earlier(self, ddi: DDIStagingClient) -> str | None:
+        """A dataset an earlier attempt made, if any (and only one is kept)."""
+        paths = await self._paths()
+        if paths:
+            await self._delete_all_but(paths[0], paths, ddi)
+        return paths[0] if paths else None
+
+    async def keep_only(self, path: str, ddi: DDIStagingClient, grace: float) -> None:
+        """After a repeated stage-out: give an earlier copy `grace` seconds to show, then keep `path` only."""
+        if self.client is None:
+            get_run_logger().warning("no DDI dataset API configured: a duplicate of dataset %s may exist", path)
+            return
+        await asyncio.sleep(grace)
+        await self._delete_all_but(path, await self._paths(), ddi)
+
+    async def _delete_all_but(self, path: str, paths: list[str], ddi: DDIStagingClient) -> None:
+        for other in (p for p in paths if p != path):
+            try:
+                await ddi.wait(await ddi.delete(self.request.target_system, other), operation="delete", poll=STAGING_POLL)
+            except StagingFailedError:
+                if other in await self._paths():
+                    raise
+                # else an earlier delete, whose answer was lost, took it: "does not exist"
+            get_run_logger().warning("deleted DDI dataset %s: a duplicate made by a stage-out whose answer was lost", other)
 
 
 def _stage_out_key(ref: HpcJobRef, index: int) -> str:
@@ -537,23 +664,6 @@ def _artifact_key(group_id: str, what: str) -> str:
 # -- the subflow -------------------------------------------------------------------------------
 
 
-async def _place(
-    job: SingleHPCJob, keeper_id: str, group_id: str, credentials_block: str | None
-) -> HpcJobRef:
-    """Authenticate and create the job at the first location that takes it (per the policy)."""
-    reasons: dict[str, str] = {}
-    for location in choose_location(job, group_id, credentials_block):
-        try:
-            await authenticate(location, keeper_id, group_id, credentials_block)
-            return await create_job(job, location, keeper_id, group_id, credentials_block)
-        except AuthenticationError:
-            raise  # the user's token is refused: another location will not change that
-        except (LexisTransportError, LexisAPIError, _Rejected) as exc:
-            reasons[location] = str(exc)
-            get_run_logger().warning("location %s cannot take the job: %s", location, exc)
-    raise NoLocationError(job.requirements.policy, reasons)
-
-
 @flow(
     name="build_hpc_job_step",
     flow_run_name="{group_id}",
@@ -561,7 +671,7 @@ async def _place(
 )
 async def build_hpc_job_step(
     # The dict alternative lets an invalid job through Prefect's own parameter check,
-    # so that `validate` reports it as JobValidationError, naming fields as `tasks[0]`.
+    # so that it is validated first and reported as JobValidationError, naming fields as `tasks[0]`.
     job: SingleHPCJob | dict[str, Any],
     keeper_id: str,
     group_id: str = "job",
@@ -575,23 +685,42 @@ async def build_hpc_job_step(
         keeper_id: the run's token keeper, from `refresh_token`.
         group_id: the step's name, prefixed to its task names (the seed's `group_id`).
         credentials_block: a saved `LexisCredentials` block; else `LEXIS_CREDENTIALS_BLOCK` or `LEXIS_*`.
-        poll: how often to poll the job; defaults to 1 s growing to 30 s.
+        poll: how often to poll the job; defaults to `JOB_POLL`, 0.5 s growing to 30 s.
 
     Raises:
         JobValidationError, NoLocationError, StagingFailedError,
         HpcJobFailedError, HpcJobCancelledError (with the tail of stderr).
     """
     started = time.monotonic()
-    job = validate(job, group_id)
-    ref = await _place(job, keeper_id, group_id, credentials_block)
+    job = _validated(job)
+    reasons: dict[str, str] = {}
+    candidates = _candidates(job, keeper_id)
+    for location in candidates:
+        # With another location to go to, a failing one is left at once; the last one is retried.
+        create = create_job if location == candidates[-1] else create_job.with_options(retries=0)
+        async with _session(keeper_id, location):  # held to the end: the step's tasks share it
+            try:
+                ref = await create(job, location, keeper_id, group_id)
+            except AuthenticationError:
+                raise  # the user's token is refused: another location will not change that
+            except (LexisTransportError, LexisAPIError, _Rejected) as exc:
+                reasons[location] = str(exc)
+                get_run_logger().warning("location %s cannot take the job: %s", location, exc)
+                continue
+            return await _run(job, ref, keeper_id, group_id, poll, started)
+    raise NoLocationError(job.requirements.policy, reasons)
+
+
+async def _run(
+    job: SingleHPCJob, ref: HpcJobRef, keeper_id: str, group_id: str, poll: PollPolicy | None, started: float
+) -> HpcJobResult:
+    """The created job's life: stage in, submit, wait, stage out."""
     mark = time.monotonic()
-    await asyncio.gather(
-        *(stage_input(job, ref, i, keeper_id, group_id, credentials_block) for i in range(len(job.data_inputs)))
-    )
+    await asyncio.gather(*(stage_input(job, ref, i, keeper_id, group_id) for i in range(len(job.data_inputs))))
     timings = {"stage_in": time.monotonic() - mark}
-    await submit_job(ref, keeper_id, group_id, credentials_block)
+    await submit_job(ref, keeper_id, group_id)
     mark = time.monotonic()
-    outcome = await wait_for_job(ref, keeper_id, group_id, credentials_block, poll)
+    outcome = await wait_for_job(ref, keeper_id, group_id, poll)
     timings["running"] = outcome.running_seconds
     timings["queued"] = max(0.0, time.monotonic() - mark - outcome.running_seconds)
     if outcome.state is not JobState.Finished:
@@ -600,9 +729,7 @@ async def build_hpc_job_step(
         raise error(ref.job_id, ref.location, outcome.state.name, outcome.reason, outcome.stderr_tail)
     mark = time.monotonic()
     outputs = list(
-        await asyncio.gather(
-            *(stage_output(job, ref, i, keeper_id, group_id, credentials_block) for i in range(len(job.data_outputs)))
-        )
+        await asyncio.gather(*(stage_output(job, ref, i, keeper_id, group_id) for i in range(len(job.data_outputs))))
     )
     timings["stage_out"] = time.monotonic() - mark
     timings["total"] = time.monotonic() - started
@@ -650,12 +777,11 @@ async def cancel_recorded_jobs(keeper_id: str, credentials_block: str | None = N
     if await restore_keeper(keeper_id, credentials_block) is None:
         logger.error("cannot cancel HEAppE job(s) %s: the run's offline token is gone", [r.job_id for r in recorded])
         return []
-    credentials = resolve_credentials(credentials_block)
     cancelled = []
     try:
         for ref in recorded:
-            async with _heappe(credentials, ref.location, keeper_id) as heappe:
-                if await _stop_job(heappe, ref.job_id):
+            async with _session(keeper_id, ref.location) as session:
+                if await _stop_job(session.heappe, ref.job_id):
                     cancelled.append(ref.job_id)
             await _unrecord(keeper_id, ref)
     finally:

@@ -44,6 +44,7 @@ from lexis_prefect.exceptions import (
     LexisError,
     NoLocationError,
 )
+from lexis_prefect import hpc
 from lexis_prefect.hpc import build_hpc_job_step
 from lexis_prefect.models.job import SEED_JOB
 from lexis_prefect.sandbox import SandboxProcess
@@ -165,9 +166,6 @@ def happy_job_id(sandbox: SandboxProcess, before: set[Any]) -> Any:
 
 
 STEP_TASKS = [
-    "job.validate",
-    "job.choose_location",
-    "job.authenticate[Karolina]",
     "job.create_job[Karolina]",
     "job.stage_input[0]",
     "job.submit_job",
@@ -288,11 +286,13 @@ async def test_failover_runs_on_the_next_location_when_the_first_is_down(lexis_e
     assert result.state == "Finished"
     assert lexis_env.dataset_files(result.output_dataset_ids[0]).get("results/result.txt") == "result for value\n"
     states = (await RunRecord.read(state)).task_states()
-    assert states["job.authenticate[Karolina]"] == "Failed", states
+    assert states["job.create_job[Karolina]"] == "Failed", states
     assert states["job.create_job[Barbora]"] == "Completed", states
 
 
-async def test_preferred_location_down_fails_with_no_location_error(lexis_env):
+async def test_preferred_location_down_fails_with_no_location_error(lexis_env, monkeypatch):
+    # The only location is retried (STEP_RETRIES) before the step gives up; not worth seconds here.
+    monkeypatch.setattr(hpc.create_job, "retry_delay_seconds", [0.1])
     jobs_before = job_ids(lexis_env)
     lexis_env.set_available("Karolina", False)
     try:
@@ -308,7 +308,7 @@ async def test_preferred_location_down_fails_with_no_location_error(lexis_env):
     assert "Karolina" in str(error) and "503" in str(error)
     assert job_ids(lexis_env) == jobs_before
     states = (await RunRecord.read(state)).task_states()
-    assert "job.authenticate[Barbora]" not in states, states
+    assert "job.create_job[Barbora]" not in states, states
     assert states["ref_token_stop"] == "Completed", states
 
 
@@ -324,7 +324,7 @@ async def test_invalid_job_fails_before_any_heappe_call(lexis_env):
     assert "walltime_limit" in str(error), str(error)
     assert job_ids(lexis_env) == jobs_before
     states = (await RunRecord.read(state)).task_states()
-    assert not any(name.startswith("job.") and name != "job.validate" for name in states), states
+    assert not any(name.startswith("job.") for name in states), states
 
 
 async def test_subflow_rejects_an_invalid_job_dict_with_job_validation_error(lexis_env):

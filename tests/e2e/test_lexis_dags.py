@@ -381,7 +381,7 @@ def test_access_token_appears_nowhere_the_api_stores(lexis_env):
     assert any("LEXIS token obtained" in log.message for log in own_logs)
     steps = {t.name for t in task_runs}
     assert set(SEED_TASKS) <= steps
-    assert {"job.validate", "job.submit_job", "job.wait_for_job", "job.stage_input[0]", "job.stage_output[0]"} <= steps, steps
+    assert {"job.submit_job", "job.wait_for_job", "job.stage_input[0]", "job.stage_output[0]"} <= steps, steps
     assert any(a.key == "job-summary" for a in own_artifacts), [a.key for a in own_artifacts]
 
     for log in all_logs:
