@@ -10,7 +10,13 @@ Both share one token keeper for the whole run, as the seed's DAGs do.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from prefect.exceptions import MissingContextError
+from prefect.logging import get_run_logger
 
 from lexis_prefect.blocks import AccessToken
 from lexis_prefect.hpc import HpcJobResult, build_hpc_job_step, hpc_flow
@@ -18,6 +24,67 @@ from lexis_prefect.keeper import kept_token
 from lexis_prefect.models.job import SEED_JOB, DataInput, SingleHPCJob
 
 SEED = SingleHPCJob.model_validate(SEED_JOB)
+T = TypeVar("T")
+
+
+async def gather_or_cancel(*steps: Coroutine[Any, Any, T]) -> list[T]:
+    """`asyncio.gather(*steps)`, except that the first step to fail cancels the others.
+
+    The results come in the order of `steps`. When a step fails, the others are cancelled
+    (a `build_hpc_job_step` waiting for its HEAppE job cancels that job) and waited for;
+    then the failed step's own exception is raised. No step runs on after this returns or
+    raises, so an enclosing `kept_token` stops the keeper only once all have ended
+    (`asyncio.gather` raises at once and leaves the others running without a keeper).
+    A cancelled caller cancels all the steps, waits for them too, and stays cancelled.
+    """
+    tasks = [asyncio.ensure_future(step) for step in steps]
+    ended: list[asyncio.Future[T]] = []  # in the order they ended: the first failure is the cause
+    for task in tasks:
+        task.add_done_callback(ended.append)
+    failure: BaseException | None = None
+    try:
+        running = set(tasks)
+        while running and failure is None:
+            _, running = await asyncio.wait(running, return_when=asyncio.FIRST_EXCEPTION)
+            failure = next((t.exception() for t in ended if not t.cancelled() and t.exception() is not None), None)
+    finally:  # a step failed, or the caller is being cancelled: no step may outlive this call
+        if left := [t for t in tasks if not t.done()]:
+            if failure is not None:
+                _log().warning("a step failed (%s): cancelling the %d still running", _describe(failure), len(left))
+            await _cancel_and_wait(left)
+        for task in tasks:  # retrieved, so that asyncio does not report the cancelled steps' errors as lost
+            if task.done() and not task.cancelled():
+                task.exception()
+    if failure is not None:
+        raise failure
+    return [task.result() for task in tasks]
+
+
+async def _cancel_and_wait(tasks: list[asyncio.Future[Any]]) -> None:
+    """Cancel `tasks` and wait until all have ended, even if the caller is cancelled meanwhile."""
+    for task in tasks:
+        task.cancel()
+    cancelled: asyncio.CancelledError | None = None
+    while not all(task.done() for task in tasks):
+        try:
+            await asyncio.wait(tasks)
+        except asyncio.CancelledError as exc:  # what a cancelled caller wants is these steps ended: finish
+            cancelled = exc
+    if cancelled is not None:
+        raise cancelled
+
+
+def _describe(exc: BaseException) -> str:
+    first_line = next(iter(str(exc).splitlines()), "")[:200]
+    return f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
+
+
+def _log() -> logging.Logger | logging.LoggerAdapter:
+    """The flow run's logger (the UI shows it), else this module's."""
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger(__name__)
 
 
 def reading(job: SingleHPCJob, previous: HpcJobResult) -> SingleHPCJob:
@@ -67,7 +134,10 @@ async def lexis_hpc_fanout(
     credentials_block: str | None = None,
     run_key: str | None = None,
 ) -> list[HpcJobResult]:
-    """One job per value of the first task's `input_param`, all running at once."""
+    """One job per value of the first task's `input_param`, all running at once.
+
+    If one fails, the others are cancelled (their HEAppE jobs with them) and the run fails with its error.
+    """
 
     def variant(value: str) -> SingleHPCJob:
         task = job1.requirements.tasks[0]
@@ -76,12 +146,11 @@ async def lexis_hpc_fanout(
         return job1.model_copy(update={"requirements": requirements})
 
     async with kept_token(access_token, credentials_block=credentials_block, run_key=run_key) as keeper_id:
-        return list(
-            await asyncio.gather(
-                *(
-                    build_hpc_job_step(variant(value), keeper_id, group_id=f"job-{value}", credentials_block=credentials_block)
-                    for value in input_params
-                )
+        # One failed job fails the run: the others are cancelled (not left running without a keeper).
+        return await gather_or_cancel(
+            *(
+                build_hpc_job_step(variant(value), keeper_id, group_id=f"job-{value}", credentials_block=credentials_block)
+                for value in input_params
             )
         )
 
