@@ -29,11 +29,28 @@ logger = logging.getLogger("lexis_prefect.ddi")
 Operation = Literal["stage", "delete"]
 
 
-class DDIStagingClient(ServiceClient):
+class _DDIClient(ServiceClient):
+    """What the DDI's two APIs share: the user's LEXIS token as `Authorization: Bearer`."""
+
+    service = "ddi"
+
+    def __init__(
+        self,
+        base_url: str,
+        access_token: TokenSource,
+        *,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(base_url, timeout=timeout, retry=retry, transport=transport, auth=BearerAuth(access_token))
+
+
+class DDIStagingClient(_DDIClient):
     """Submits staging requests and follows them to the end.
 
     Args:
-        staging_url: base of the staging API, e.g. `https://<host>/staging`
+        base_url: base of the staging API (`staging_url`), e.g. `https://<host>/staging`
             (the real deployment prefix is not pinned down [I]).
         access_token: the user's LEXIS token, or an async callable giving the
             current one (a token keeper); sent as `Authorization: Bearer`.
@@ -42,19 +59,6 @@ class DDIStagingClient(ServiceClient):
     repeated only when the request never left. Status reads are retried freely
     (on 500 too: [V] `GET /stage/<id>` is known to answer 500 or 502 now and then).
     """
-
-    service = "ddi"
-
-    def __init__(
-        self,
-        staging_url: str,
-        access_token: TokenSource,
-        *,
-        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-        retry: RetryPolicy | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        super().__init__(staging_url, timeout=timeout, retry=retry, transport=transport, auth=BearerAuth(access_token))
 
     async def info(self) -> list[str]:
         """The system names this staging API knows (`GET /info`)."""
@@ -122,11 +126,11 @@ class DDIStagingClient(ServiceClient):
         raise AssertionError("unreachable: PollPolicy.intervals() is endless")  # pragma: no cover
 
 
-class DDIDatasetClient(ServiceClient):
+class DDIDatasetClient(_DDIClient):
     """Searches the DDI dataset API by metadata.
 
     Args:
-        dataset_url: base of the dataset API, e.g. `https://api.lexis.tech/api/v0.2/dataset`
+        base_url: base of the dataset API (`dataset_url`), e.g. `https://api.lexis.tech/api/v0.2/dataset`
             ([V] Py4Lexis; `LexisEndpoints.dataset_api_url()` gives it).
         access_token: as for `DDIStagingClient`.
 
@@ -136,18 +140,6 @@ class DDIDatasetClient(ServiceClient):
     repeated, is looked up by it here; a repeat would otherwise copy twice.
     """
 
-    service = "ddi"
-
-    def __init__(
-        self,
-        dataset_url: str,
-        access_token: TokenSource,
-        *,
-        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-        retry: RetryPolicy | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        super().__init__(dataset_url, timeout=timeout, retry=retry, transport=transport, auth=BearerAuth(access_token))
 
     async def search(self, metadata: dict[str, Any]) -> list[DatasetHit]:
         """The datasets the user may see whose metadata matches `metadata` (`POST /search/metadata`).
