@@ -540,9 +540,9 @@ async def _cancel_quietly(heappe: HEAppEClient, ref: HpcJobRef, log: Any) -> Non
 async def stage_output(job: SingleHPCJob, ref: HpcJobRef, index: int, keeper_id: str, group_id: str) -> str:
     """Copy one result path of the job's directory into a new DDI dataset; returns the dataset's path."""
     data: DataOutput = job.data_outputs[index]
-    credentials = keeper(keeper_id).credentials
+    kept = keeper(keeper_id)
+    credentials, username = kept.credentials, kept.username
     info = data.target.info
-    username = keeper(keeper_id).username
     if job_relative(info.path) != ".":
         get_run_logger().warning("data_outputs[%d].target.info.path %r: datasets are created at their root", index, info.path)
     marker = _stage_out_key(ref, index)
@@ -568,17 +568,16 @@ async def stage_output(job: SingleHPCJob, ref: HpcJobRef, index: int, keeper_id:
         if path is not None:
             get_run_logger().info("output %d was staged out by an earlier attempt: DDI dataset %s", index, path)
             return path
-        started, unsure = time.monotonic(), _first_try() is False
+        started, unsure = time.monotonic(), not _first_try()
 
-        async def submit() -> str:
+        async def lost() -> None:
+            """`_unsure` asks this after a failure that may have landed: note it, and stage again."""
             nonlocal unsure
-            try:
-                return await ddi.stage(request)
-            except (LexisTransportError, LexisAPIError) as exc:
-                unsure = unsure or not (isinstance(exc, LexisAPIError) and exc.status < 500)
-                raise
+            unsure = True
 
-        request_id = await _unsure(submit, f"staging output {index} (an earlier try is looked for by its tag)", done=None)
+        request_id = await _unsure(
+            lambda: ddi.stage(request), f"staging output {index} (an earlier try is looked for by its tag)", done=lost
+        )
         status = await ddi.wait(request_id, poll=STAGING_POLL)
         path = status.target_path or ""
         if unsure:  # an earlier try may have landed too: keep one dataset
