@@ -176,7 +176,8 @@ class ServiceClient:
         """Send one call, retried per `self.retry`; returns a 2xx response or raises a `LexisError`.
 
         `secrets` are values in this request (besides the client's own) that must
-        never appear in an error message.
+        never appear in an error message. `json` may be an async callable, to build
+        the body anew for each attempt (one that carries a token that may expire meanwhile).
         """
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.retry.attempts),
@@ -187,7 +188,8 @@ class ServiceClient:
         )
         async for attempt in retrying:
             with attempt:
-                response = await self._send(method, path, list(secrets), json=json, data=data, params=params)
+                body = await json() if callable(json) else json
+                response = await self._send(method, path, list(secrets), json=body, data=data, params=params)
         return response
 
     async def _send(self, method: str, path: str, secrets: list[str], **kwargs: Any) -> httpx.Response:

@@ -81,19 +81,25 @@ class HEAppEClient(ServiceClient):
 
     async def authenticate(self) -> None:
         """Log in with the LEXIS token (`AuthenticateLexisToken`) and keep the session code."""
-        token = await current_token(self._access_token)
-        username = self._username or token_username(token)
-        if not username:
-            raise ConfigurationError("HEAppE needs a user name: pass username=, or a token with preferred_username")
-        body = AuthenticateLexisTokenRequest(
-            credentials=OpenIdCredentials(user_name=username, open_id_access_token=token)
-        )
+        sent: list[str] = []
+
+        async def body() -> Any:
+            # Built for each attempt: a retry after backoff sends the keeper's current token.
+            token = await current_token(self._access_token)
+            sent.append(token.get_secret_value())
+            username = self._username or token_username(token)
+            if not username:
+                raise ConfigurationError("HEAppE needs a user name: pass username=, or a token with preferred_username")
+            return AuthenticateLexisTokenRequest(
+                credentials=OpenIdCredentials(user_name=username, open_id_access_token=token)
+            ).payload()
+
         response = await self._request(
             "POST",
             "heappe/UserAndLimitationManagement/AuthenticateLexisToken",
             idempotent=True,  # a lost answer only costs an unused session
-            json=body.payload(),
-            secrets=[token.get_secret_value()],
+            json=body,
+            secrets=sent,
         )
         code = self._parse(response, str)
         if code == _BEARER_MODE:

@@ -291,6 +291,21 @@ async def test_authenticate_calls_token_source_for_the_current_token(api):
     assert sent_json(route)["Credentials"]["OpenIdAccessToken"] == JWT
 
 
+async def test_authenticate_retried_after_a_5xx_sends_the_token_current_at_the_retry(api):
+    """A keeper may refresh during the backoff: the retry must not send the token read before it."""
+    route = api.post(url(AUTH)).mock(side_effect=[problem(503, "Service Unavailable"), httpx.Response(200, json=CODE)])
+    fresh = make_jwt({"preferred_username": "alice", "sub": "user-123", "exp": 4102444801})
+    tokens = iter([JWT, fresh])
+
+    async def source() -> SecretStr:
+        return SecretStr(next(tokens))
+
+    async with make_client(source) as client:
+        await client.authenticate()
+
+    assert [sent_json(route, i)["Credentials"]["OpenIdAccessToken"] for i in range(2)] == [JWT, fresh]
+
+
 # ---------------------------------------------------------------- wire: every client method
 
 

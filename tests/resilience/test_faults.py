@@ -31,9 +31,8 @@ async def test_twenty_jobs_survive_faults_on_every_endpoint(prefect_harness, mon
     run_key = f"faults20-{uuid.uuid4().hex[:8]}"
     values = [f"v{i:02d}" for i in range(JOBS)]
     with logging_sandbox(monkeypatch) as sandbox:
-        # Tokens of 30 s: the keeper refreshes during the run, under faults too (6 s tokens expired inside a
-        # retried AuthenticateLexisToken: the body carries the token read before the backoff).
-        sandbox.settings(token_lifetime_seconds=30)
+        # Tokens of 6 s: the keeper refreshes many times during the run, under faults too.
+        sandbox.settings(token_lifetime_seconds=6)
         token = demo_token(sandbox)
         datasets_before = {d["id"] for d in sandbox.control("GET", "datasets")}
         sandbox.set_faults(error_rate=0.2, drop_rate=0.1, seed=FAULT_SEED)  # no `paths`: every endpoint
