@@ -365,10 +365,10 @@ async def test_hooks_cancel_the_job_of_a_killed_run_from_another_process(lexis_e
 
 #: The paths whose faults this seed was chosen for (POST /staging/stage has its own test below).
 SURVIVABLE_PATHS = ["/auth/*", "*/heappe/*", "/staging/stage/*"]
-#: Found with `fault_outcomes` and checked by the run's fault log: CreateJob's connection is cut after the job
-#: was created, SubmitJob is answered 5xx after the submit, and no call meets 4 faults in a row (the clients'
-#: retry budget), whatever the number of status polls.
-FAULT_SEED = 2222
+#: Found by trying seeds against the job step's request sequence (2222 served the one before the shared
+#: HEAppE session): CreateJob meets three faults in a row, one landing after the job was created, so the
+#: task's retry must re-attach to it; SubmitJob loses an answer too. Passed 5 runs out of 5.
+FAULT_SEED = 7
 
 
 async def test_flow_survives_injected_faults_with_one_job(prefect_harness, monkeypatch):
