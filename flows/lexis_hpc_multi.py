@@ -19,7 +19,7 @@ from prefect.exceptions import MissingContextError
 from prefect.logging import get_run_logger
 
 from lexis_prefect.blocks import AccessToken
-from lexis_prefect.hpc import HpcJobResult, build_hpc_job_step, hpc_flow
+from lexis_prefect.hpc import HpcJobResult, StepTurns, build_hpc_job_step, hpc_flow, in_turn
 from lexis_prefect.keeper import kept_token
 from lexis_prefect.models.job import SEED_JOB, DataInput, SingleHPCJob
 
@@ -36,8 +36,11 @@ async def gather_or_cancel(*steps: Coroutine[Any, Any, T]) -> list[T]:
     raises, so an enclosing `kept_token` stops the keeper only once all have ended
     (`asyncio.gather` raises at once and leaves the others running without a keeper).
     A cancelled caller cancels all the steps, waits for them too, and stays cancelled.
+    Steps take turns to start, `hpc.STEP_STARTS` at a time (`in_turn`): a job step's turn ends once
+    its HEAppE job is created, any other coroutine's when it ends.
     """
-    tasks = [asyncio.ensure_future(step) for step in steps]
+    turns = StepTurns()  # a few steps start at a time; all then run at once
+    tasks = [asyncio.ensure_future(in_turn(step, turns)) for step in steps]
     ended: list[asyncio.Future[T]] = []  # in the order they ended: the first failure is the cause
     for task in tasks:
         task.add_done_callback(ended.append)
@@ -116,10 +119,8 @@ async def lexis_hpc_chain(
 ) -> list[HpcJobResult]:
     """job1 (`preprocess`) >> job2 (`compute`), job2's inputs being job1's outputs."""
     async with kept_token(access_token, credentials_block=credentials_block, run_key=run_key) as keeper_id:
-        first = await build_hpc_job_step(job1, keeper_id, group_id="preprocess", credentials_block=credentials_block)
-        second = await build_hpc_job_step(
-            reading(job2, first), keeper_id, group_id="compute", credentials_block=credentials_block
-        )
+        first = await build_hpc_job_step(job1, keeper_id, group_id="preprocess")
+        second = await build_hpc_job_step(reading(job2, first), keeper_id, group_id="compute")
     return [first, second]
 
 
@@ -149,7 +150,7 @@ async def lexis_hpc_fanout(
         # One failed job fails the run: the others are cancelled (not left running without a keeper).
         return await gather_or_cancel(
             *(
-                build_hpc_job_step(variant(value), keeper_id, group_id=f"job-{value}", credentials_block=credentials_block)
+                build_hpc_job_step(variant(value), keeper_id, group_id=f"job-{value}")
                 for value in input_params
             )
         )

@@ -39,7 +39,7 @@ async def lexis_hpc_simple(
             (defaults to the flow run id, which Prefect keeps across retries).
     """
     async with kept_token(access_token, credentials_block=credentials_block, run_key=run_key) as keeper_id:
-        return await build_hpc_job_step(job1, keeper_id, group_id="job", credentials_block=credentials_block)
+        return await build_hpc_job_step(job1, keeper_id, group_id="job")
 
 
 if __name__ == "__main__":

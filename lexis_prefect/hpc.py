@@ -31,13 +31,15 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from prefect import flow, task
 from prefect.artifacts import acreate_markdown_artifact, acreate_progress_artifact, aupdate_progress_artifact
-from prefect.context import TaskRunContext
+from prefect.context import SettingsContext, TaskRunContext, get_settings_context
 from prefect.logging import get_run_logger
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY
 from prefect.variables import Variable
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -99,6 +101,9 @@ STEP_RETRIES = 2
 STEP_RETRY_DELAYS = [5.0, 20.0]
 #: The job's polls: soon after submitting (a short job is seen to end soon), then less often.
 JOB_POLL = PollPolicy(interval_seconds=0.5, max_interval_seconds=30, backoff_factor=1.5)
+#: How many job steps of one fan-out (`in_turn`) may be starting at once: creating their
+#: subflow run and HEAppE job. Measured in bench/README.md (fan-out, N=1000).
+STEP_STARTS = 16
 
 
 class HpcJobRef(BaseModel):
@@ -425,7 +430,7 @@ def _log_output(log: Any, stream: str, text: str) -> None:
 async def wait_for_job(ref: HpcJobRef, keeper_id: str, group_id: str, poll: PollPolicy | None = None) -> JobOutcome:
     """Follow the job to its end: state changes and output in the logs, progress as an artifact.
 
-    If this wait is cancelled (the flow run is cancelled), the HEAppE job is cancelled too.
+    If this wait is cancelled, the step cancels the HEAppE job (`_run`).
     Not retried as a task: it rides out up to `MAX_POLL_FAILURES` failed polls in a row itself.
     """
     log = get_run_logger()
@@ -435,14 +440,8 @@ async def wait_for_job(ref: HpcJobRef, keeper_id: str, group_id: str, poll: Poll
     )
     async with _session(keeper_id, ref.location) as session:
         watch = _Watch(ref, log, progress_id)
-        try:
-            with session.watching(ref.job_id):
-                info = await watch.follow(session, poll)
-        except RUN_STOPPING:
-            # The run is being cancelled or stopped: the HPC job goes with it. (A failed poll
-            # does not cancel the job: a rerun re-attaches to it.)
-            await asyncio.shield(_cancel_quietly(session.heappe, ref, log))
-            raise
+        with session.watching(ref.job_id):
+            info = await watch.follow(session, poll)
     await _unrecord(keeper_id, ref)
     if info.state is JobState.Finished:
         await aupdate_progress_artifact(progress_id, 100.0)
@@ -521,12 +520,20 @@ async def _stop_job(heappe: HEAppEClient, job_id: int) -> bool:
     return True
 
 
-async def _cancel_quietly(heappe: HEAppEClient, ref: HpcJobRef, log: Any) -> None:
-    """Stop the job unless it has ended; `log` is the run's logger, so the UI shows it."""
+async def _abandon(keeper_id: str, ref: HpcJobRef) -> None:
+    """The step is being cancelled: its job must not run on, whatever point it had reached.
+
+    Configuring (stage-in) jobs are deleted, submitted or running ones cancelled, ended ones
+    left alone. Once that is done the job is unrecorded; if it could not be done, the record
+    stays for the run's cancellation or crash hooks to try again.
+    """
+    log = get_run_logger()
     try:
-        if await _stop_job(heappe, ref.job_id):
-            log.warning("cancelled HEAppE job %s at %s", ref.job_id, ref.location)
-    except Exception as exc:  # best effort: the hooks try again from the recorded job
+        async with _session(keeper_id, ref.location) as session:
+            if await _stop_job(session.heappe, ref.job_id):
+                log.warning("cancelled HEAppE job %s at %s", ref.job_id, ref.location)
+        await _unrecord(keeper_id, ref)
+    except Exception as exc:  # best effort: the exception being raised is the cancellation
         log.error("could not cancel HEAppE job %s: %s", ref.job_id, exc)
 
 
@@ -674,16 +681,14 @@ async def build_hpc_job_step(
     job: SingleHPCJob | dict[str, Any],
     keeper_id: str,
     group_id: str = "job",
-    credentials_block: str | None = None,
     poll: PollPolicy | None = None,
 ) -> HpcJobResult:
     """One HPC job with its data, as a subflow; each step shows as a task `<group_id>.<step>`.
 
     Args:
         job: the job (a `SingleHPCJob` or a dict of one; validated first).
-        keeper_id: the run's token keeper, from `refresh_token`.
+        keeper_id: the run's token keeper, from `refresh_token`; the step uses its credentials.
         group_id: the step's name, prefixed to its task names (the seed's `group_id`).
-        credentials_block: a saved `LexisCredentials` block; else `LEXIS_CREDENTIALS_BLOCK` or `LEXIS_*`.
         poll: how often to poll the job; defaults to `JOB_POLL`, 0.5 s growing to 30 s.
 
     Raises:
@@ -706,8 +711,71 @@ async def build_hpc_job_step(
                 reasons[location] = str(exc)
                 get_run_logger().warning("location %s cannot take the job: %s", location, exc)
                 continue
-            return await _run(job, ref, keeper_id, group_id, poll, started)
+            _end_turn()
+            try:
+                return await _run(job, ref, keeper_id, group_id, poll, started)
+            except RUN_STOPPING:
+                # Cancelled (the run, or a failed sibling in a fan-out), from stage-in on: the job
+                # goes too. A failure leaves it alone: a retried or restarted run re-attaches to it.
+                await asyncio.shield(_abandon(keeper_id, ref))
+                raise
     raise NoLocationError(job.requirements.policy, reasons)
+
+
+# -- fan-out ---------------------------------------------------------------------------------
+
+_turn: ContextVar[Callable[[], None] | None] = ContextVar("lexis_step_turn", default=None)
+
+
+class StepTurns:
+    """Turns for the job steps of one fan-out to start in: see `in_turn`."""
+
+    def __init__(self, limit: int = STEP_STARTS) -> None:
+        self.free = asyncio.Semaphore(limit)
+        current = get_settings_context()
+        # Made once: Prefect's settings are costly to copy (~ms), and a fan-out has many steps.
+        self.profile = current.profile
+        self.settings = current.settings.copy_with_update(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
+
+
+async def in_turn(step: Awaitable[T], turns: StepTurns) -> T:
+    """Await `step`, a `build_hpc_job_step` call of a fan-out, once one of `turns` is free.
+
+    The step holds its turn until its HEAppE job is created (or it ends), so a fan-out of a
+    thousand steps creates its subflow runs and jobs a few at a time, then runs and waits for
+    all the jobs at once. Why: started together, the steps queue thousands of requests on the
+    Prefect client's 16 connections; those waiting longer than PREFECT_API_REQUEST_TIMEOUT time
+    out in the pool, and httpcore 1.0.9 leaks a connection for each (encode/httpcore#1093) until
+    none is left and the run hangs (bench/README.md, N=1000). The step's subflow starts no
+    heartbeat thread either: one per subflow is 1,000 threads waking each second, and the
+    parent run's heartbeat already speaks for this process.
+    """
+    try:
+        await turns.free.acquire()
+    except BaseException:  # cancelled before its turn: the step never starts
+        if asyncio.iscoroutine(step):
+            step.close()  # not "never awaited"
+        raise
+    ended = False
+
+    def end() -> None:
+        nonlocal ended
+        if not ended:
+            ended = True
+            turns.free.release()
+
+    _turn.set(end)  # in this coroutine's own task context (asyncio.ensure_future copies it)
+    try:
+        with SettingsContext(profile=turns.profile, settings=turns.settings):
+            return await step
+    finally:
+        end()
+
+
+def _end_turn() -> None:
+    """The step's job exists: let the next step of the fan-out start (see `in_turn`)."""
+    if (end := _turn.get()) is not None:
+        end()
 
 
 async def _run(

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import warnings
 
 import pytest
 
+from lexis_prefect.hpc import STEP_STARTS, _end_turn
 from tests.e2e.conftest import load_flow_module
 
 gather_or_cancel = load_flow_module("lexis_hpc_multi").gather_or_cancel
@@ -65,3 +68,36 @@ async def test_a_cancelled_caller_cancels_every_step_and_stays_cancelled():
     with pytest.raises(asyncio.CancelledError):
         await caller
     assert [s.ended for s in steps] == ["cancelled", "cancelled"]
+
+
+async def test_steps_take_turns_to_start_and_a_job_step_ends_its_turn_once_its_job_exists():
+    running, peak = 0, 0
+
+    async def step(job_created: bool) -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        if job_created:
+            _end_turn()  # what build_hpc_job_step does once create_job returned
+        await asyncio.sleep(0.05)
+        running -= 1
+
+    await gather_or_cancel(*(step(False) for _ in range(3 * STEP_STARTS)))
+    assert peak == STEP_STARTS, "other coroutines hold their turn to the end"
+    peak = 0
+    await gather_or_cancel(*(step(True) for _ in range(3 * STEP_STARTS)))
+    assert peak == 3 * STEP_STARTS, "job steps all run at once once their jobs exist"
+
+
+async def test_steps_still_waiting_for_their_turn_when_one_fails_never_start():
+    waiting = [Step("w", 0.01) for _ in range(2 * STEP_STARTS)]
+    slow = [Step("slow", 30) for _ in range(STEP_STARTS - 1)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ValueError):
+            await gather_or_cancel(*(s() for s in slow), Step(None, 0.01, ValueError("x"))(), *(s() for s in waiting))
+        gc.collect()
+    assert [s.ended for s in slow] == ["cancelled"] * len(slow)
+    # the failed step's turn may pass to one more step before the failure is seen; no further
+    assert sum(s.ended is not None for s in waiting) <= 1, [s.ended for s in waiting]
+    assert not [w for w in caught if "never awaited" in str(w.message)], caught

@@ -152,7 +152,6 @@ class HpcJobStepOperator(BaseOperator):
         data_inputs: Any = (),
         data_outputs: Any = (),
         group_id: str = "job",
-        credentials_block: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -160,7 +159,6 @@ class HpcJobStepOperator(BaseOperator):
         self.data_inputs = data_inputs
         self.data_outputs = data_outputs
         self.group_id = group_id
-        self.credentials_block = credentials_block
 
     def job(self) -> _SingleHPCJobModel:
         """The rendered arguments as a validated job; an invalid one fails without retry."""
@@ -177,7 +175,7 @@ class HpcJobStepOperator(BaseOperator):
     async def execute(self, context: Any) -> dict[str, Any]:
         from lexis_prefect.hpc import build_hpc_job_step as native_step
 
-        result = await native_step(self.job(), _keeper_id(), group_id=self.group_id, credentials_block=self.credentials_block)
+        result = await native_step(self.job(), _keeper_id(), group_id=self.group_id)
         return result.model_dump(mode="json")
 
 
@@ -191,7 +189,8 @@ def build_hpc_job_step(
 ) -> TaskGroup:
     """The seed's ``build_hpc_job_step``: a task group ``group_id`` usable on either side of ``>>``.
 
-    Extra keyword arguments (``retries``, ``credentials_block``...) go to the group's task.
+    Extra keyword arguments (``retries``...) go to the group's task. The step uses the
+    credentials of the run's token keeper (``refresh_token``'s ``credentials_block``).
     """
     if job_requirements is None:
         raise AirflowException(f"build_hpc_job_step({group_id!r}): job_requirements is required")

@@ -106,14 +106,20 @@ async def test_cancelling_mid_job_cancels_it_within_two_polls(env):
         job = await running_job(sandbox, name)
         await asyncio.sleep(1)
         posts = staging_posts(sandbox)
+        # Watched while the run winds down: the job must end within two polls of the cancel,
+        # whatever the run's own ending (subflow, keeper, hooks) takes after that.
+        seen: list[float] = []
+        watch = asyncio.create_task(_canceled(sandbox, name, 2 * POLL_SECONDS))
+        watch.add_done_callback(lambda _: seen.append(time.monotonic()))
         started = await _cancel(run)
-        current = await _canceled(sandbox, name, 2 * POLL_SECONDS)
-        took = time.monotonic() - started
+        ended = time.monotonic() - started
+        current = await watch
+        took = seen[0] - started
         await asyncio.sleep(2)
     finally:
         await stop(run)
 
-    print(f"\ncancel -> Canceled in {took:.2f} s (poll interval {POLL_SECONDS} s)")
+    print(f"\ncancel -> Canceled in {took:.2f} s (poll interval {POLL_SECONDS} s); the run ended {ended:.2f} s after the cancel")
     assert took <= 2 * POLL_SECONDS, took
     assert current["id"] == job["id"]
     assert not live_processes(current["tasks"][0]["pid"])

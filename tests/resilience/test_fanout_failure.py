@@ -17,8 +17,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import pytest
-
 from lexis_prefect.exceptions import HpcJobFailedError
 from lexis_prefect.hpc import recorded_jobs, run_job_name
 from lexis_prefect.models.heappe import JobState
@@ -44,14 +42,14 @@ def failing_for(failing_group: str, after: Callable[[], Awaitable[Any]] | None =
     """
     real_step = multi.build_hpc_job_step
 
-    async def step(job: SingleHPCJob, keeper_id: str, group_id: str = "job", credentials_block: str | None = None) -> Any:
+    async def step(job: SingleHPCJob, keeper_id: str, group_id: str = "job") -> Any:
         if group_id == failing_group:
             if after is not None:
                 await after()
             task = job.requirements.tasks[0].model_copy(update={"command_template_name": "FailingTemplate"})
             changes = {"requirements": job.requirements.model_copy(update={"tasks": [task]})}
             job = job.model_copy(update=changes if inputs else {**changes, "data_inputs": []})
-        return await real_step(job, keeper_id, group_id=group_id, credentials_block=credentials_block)
+        return await real_step(job, keeper_id, group_id=group_id)
 
     return step
 
@@ -119,16 +117,9 @@ async def test_a_failed_step_cancels_the_other_steps_and_their_jobs(lexis_env, m
     assert not [t for t in texts if "no token keeper" in t], [t for t in texts if "no token keeper" in t]
     assert task_states["ref_token_stop"] == "Completed", task_states
     assert any("cancelled HEAppE job" in m for m in record.messages), "the steps' own cancel was not logged"
+    assert not await recorded_jobs(run_key), "jobs still recorded after the steps stopped them"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,  # a timeout (pytest.fail) is a real failure
-    reason="finding for lexis_prefect/hpc.py: only wait_for_job cancels the step's HEAppE job when the step is "
-    "cancelled; a step cancelled earlier (stage_input, submit_job) leaves its job behind (Configuring, or Submitted "
-    "and then running) and recorded, and no hook runs for a run that ends Failed. Cancelled in wait_for_job, the job "
-    "is cancelled but stays recorded too.",
-)
 async def test_a_failure_during_the_others_stage_in_removes_their_unsubmitted_jobs(lexis_env, monkeypatch):
     sandbox = lexis_env
     values = ["long1", "bad", "long2"]
