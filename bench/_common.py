@@ -10,7 +10,9 @@ import os
 import re
 import resource
 import sqlite3
+import subprocess
 import tempfile
+import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -78,6 +80,24 @@ def server_pid() -> int | None:
     return None
 
 
+class ThreadPeak:
+    """The most threads this process had at once while inside the `with` (sampled every 0.2 s)."""
+
+    def __enter__(self) -> ThreadPeak:
+        self.peak, self._done = threading.active_count(), threading.Event()
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        self._sampler.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.2):
+            self.peak = max(self.peak, threading.active_count())
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._sampler.join()
+
+
 def quiet_console() -> None:
     """Run loggers keep sending INFO to the API (the load being measured), but not to the terminal."""
     loggers = [logging.getLogger()] + [
@@ -111,16 +131,29 @@ def kind(path: str) -> str:
     return last or path
 
 
-def server_rows() -> dict[str, int]:
-    """Row counts of the embedded server's SQLite database (flow/task runs, states, logs, events, artifacts)."""
+ROW_TABLES = ["flow_run", "task_run", "flow_run_state", "task_run_state", "log", "events", "event_resources", "artifact"]
+
+
+def server_rows(postgres_port: int | None = None) -> dict[str, int]:
+    """Row counts of the server's database (flow/task runs, states, logs, events, artifacts).
+
+    The embedded server's SQLite file under PREFECT_HOME, or with `postgres_port` the `prefect`
+    database of `deployments/stack.py up --postgres` (read with psql as user postgres).
+    """
+    if postgres_port is not None:
+        query = " UNION ALL ".join(f"SELECT '{t}', count(*) FROM {t}" for t in ROW_TABLES)  # noqa: S608
+        out = subprocess.run(
+            ["psql", "-h", "127.0.0.1", "-p", str(postgres_port), "-U", "postgres", "-d", "prefect", "-AtF", " ", "-c", query],
+            capture_output=True, text=True, check=True, timeout=120,
+        ).stdout
+        return {name: int(count) for name, count in (line.split() for line in out.splitlines())}
     database = Path(os.environ["PREFECT_HOME"]) / "prefect.db"
     if not database.exists():
         return {}
-    wanted = ["flow_run", "task_run", "flow_run_state", "task_run_state", "log", "events", "event_resources", "artifact"]
     counts: dict[str, int] = {}
     with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30) as db:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        for table in wanted:
+        for table in ROW_TABLES:
             if table in tables:
                 counts[table] = db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
     return counts

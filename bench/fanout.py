@@ -13,8 +13,8 @@ embedded server (SQLite, a uvicorn subprocess; or the server PREFECT_API_URL nam
 - peak RSS of this (the flow) process and of the server process (VmHWM), their CPU seconds
   during the run, and the server's CPU in the `--settle` seconds after it (it drains events);
 - calls the sandbox logged (AAI, DDI, HEAppE), per job and per second of the run;
-- rows the server wrote, per job: logs, events, task runs (counted in its SQLite database
-  after the settle time, so that late batches are in).
+- rows the server wrote, per job: logs, events, task runs (counted in its SQLite database,
+  or with `--postgres-port` in the stack's PostgreSQL, after the settle time, so that late batches are in).
 
 A run longer than `--timeout` is cancelled and its partial figures are reported. Machines here
 are noisy (2 cores, shared): compare the rows of one run, not seconds across runs.
@@ -92,15 +92,18 @@ async def _run(flow, token, n: int, timeout: float) -> tuple[str, Any]:
     return "ok", result
 
 
-def one(flow, n: int, job_seconds: int, timeout: float, settle: float, server: int | None) -> dict[str, Any]:
+def one(
+    flow, n: int, job_seconds: int, timeout: float, settle: float, server: int | None, pg_port: int | None
+) -> dict[str, Any]:
     with SandboxProcess("--job-seconds", str(job_seconds), "--log-requests") as sandbox:
         os.environ.update(sandbox.environment())
         sandbox.settings(queue_seconds=0.1, staging_seconds=0.1)
         token = sandbox.demo_token()
-        rows0, cpu0, srv0 = c.server_rows(), c.self_cpu_seconds(), c.proc_cpu_seconds(server) if server else None
+        rows0, cpu0, srv0 = c.server_rows(pg_port), c.self_cpu_seconds(), c.proc_cpu_seconds(server) if server else None
         since = time.time()
         started = time.perf_counter()
-        status, _ = asyncio.run(_run(flow, token, n, timeout))
+        with c.ThreadPeak() as threads:
+            status, _ = asyncio.run(_run(flow, token, n, timeout))
         wall = time.perf_counter() - started
         until = time.time()
         cpu1, srv1 = c.self_cpu_seconds(), c.proc_cpu_seconds(server) if server else None
@@ -111,7 +114,7 @@ def one(flow, n: int, job_seconds: int, timeout: float, settle: float, server: i
         requests = c.sandbox_requests(sandbox.log_file, since, until)
     time.sleep(settle)
     srv2 = c.proc_cpu_seconds(server) if server else None
-    rows = c.delta(c.server_rows(), rows0)
+    rows = c.delta(c.server_rows(pg_port), rows0)
 
     ran = [t["ended"] - t["started"] for j in jobs for t in j["tasks"] if t.get("started") and t.get("ended")]
     starts = [t["started"] for j in jobs for t in j["tasks"] if t.get("started")]
@@ -138,6 +141,7 @@ def one(flow, n: int, job_seconds: int, timeout: float, settle: float, server: i
         "last_job_end_after_s": round(max(ends) - since, 2) if ends else None,
         "flow_process_peak_rss_mib": round(c.self_peak_rss_mib(), 1),
         "flow_process_cpu_s": round(cpu1 - cpu0, 2),
+        "flow_process_peak_threads": threads.peak,
         "server_pid_found": server is not None,
         "server_peak_rss_mib": round(c.proc_status_kib(server, "VmHWM") / 1024, 1) if server else None,
         "server_cpu_run_s": round(srv1 - srv0, 2) if server else None,
@@ -165,6 +169,9 @@ def main() -> None:
         "--server-pid", type=int, help="PID of the Prefect API server when PREFECT_API_URL points at one of its own"
     )
     parser.add_argument(
+        "--postgres-port", type=int, help="count the server's rows in this PostgreSQL (deployments/stack.py --postgres's pg_port)"
+    )
+    parser.add_argument(
         "--what-if",
         choices=["shared-ssl"],
         action="append",
@@ -183,19 +190,19 @@ def main() -> None:
     flow = load_fanout()
     header = (
         f"{'N':>5} {'status':>7} {'wall s':>7} {'job s':>6} {'wall-job':>8} {'ms/job':>7} {'flow MiB':>8} {'srv MiB':>7} "
-        f"{'flow cpu':>8} {'srv cpu':>7} {'+settle':>7} {'req':>6} {'req/job':>7} {'req/s':>6} {'logs/job':>8} "
+        f"{'thr':>5} {'flow cpu':>8} {'srv cpu':>7} {'+settle':>7} {'req':>6} {'req/job':>7} {'req/s':>6} {'logs/job':>8} "
         f"{'events/job':>10} {'tasks/job':>9}"
     )
     print(header)
     results = []
     for n in args.n:
-        row = one(flow, n, args.job_seconds, args.timeout, args.settle, server)
+        row = one(flow, n, args.job_seconds, args.timeout, args.settle, server, args.postgres_port)
         results.append(row)
         per = row["server_rows_per_job"]
         print(
             f"{n:>5} {row['status'][:7]:>7} {row['wall_s']:>7.1f} {row['job_s']:>6.1f} {row['wall_minus_job_s']:>8.1f} "
             f"{row['overhead_per_job_ms']:>7.0f} {row['flow_process_peak_rss_mib']:>8.0f} {row['server_peak_rss_mib'] or 0:>7.0f} "
-            f"{row['flow_process_cpu_s']:>8.1f} {row['server_cpu_run_s'] or 0:>7.1f} {row['server_cpu_settle_s'] or 0:>7.1f} "
+            f"{row['flow_process_peak_threads']:>5} {row['flow_process_cpu_s']:>8.1f} {row['server_cpu_run_s'] or 0:>7.1f} {row['server_cpu_settle_s'] or 0:>7.1f} "
             f"{row['requests']:>6} {row['requests_per_job']:>7.1f} {row['requests_per_s']:>6.1f} {per.get('log', 0):>8.1f} "
             f"{per.get('events', 0):>10.1f} {per.get('task_run', 0):>9.1f}",
             flush=True,
