@@ -430,7 +430,7 @@ def _log_output(log: Any, stream: str, text: str) -> None:
 async def wait_for_job(ref: HpcJobRef, keeper_id: str, group_id: str, poll: PollPolicy | None = None) -> JobOutcome:
     """Follow the job to its end: state changes and output in the logs, progress as an artifact.
 
-    If this wait is cancelled, the step cancels the HEAppE job (`_run`).
+    If this wait is cancelled, the step cancels the HEAppE job (`build_hpc_job_step`).
     Not retried as a task: it rides out up to `MAX_POLL_FAILURES` failed polls in a row itself.
     """
     log = get_run_logger()
@@ -520,7 +520,7 @@ async def _stop_job(heappe: HEAppEClient, job_id: int) -> bool:
     return True
 
 
-async def _abandon(keeper_id: str, ref: HpcJobRef) -> None:
+async def _abandon(session: LocationSession, keeper_id: str, ref: HpcJobRef) -> None:
     """The step is being cancelled: its job must not run on, whatever point it had reached.
 
     Configuring (stage-in) jobs are deleted, submitted or running ones cancelled, ended ones
@@ -529,9 +529,8 @@ async def _abandon(keeper_id: str, ref: HpcJobRef) -> None:
     """
     log = get_run_logger()
     try:
-        async with _session(keeper_id, ref.location) as session:
-            if await _stop_job(session.heappe, ref.job_id):
-                log.warning("cancelled HEAppE job %s at %s", ref.job_id, ref.location)
+        if await _stop_job(session.heappe, ref.job_id):
+            log.warning("cancelled HEAppE job %s at %s", ref.job_id, ref.location)
         await _unrecord(keeper_id, ref)
     except Exception as exc:  # best effort: the exception being raised is the cancellation
         log.error("could not cancel HEAppE job %s: %s", ref.job_id, exc)
@@ -702,7 +701,7 @@ async def build_hpc_job_step(
     for location in candidates:
         # With another location to go to, a failing one is left at once; the last one is retried.
         create = create_job if location == candidates[-1] else create_job.with_options(retries=0)
-        async with _session(keeper_id, location):  # held to the end: the step's tasks share it
+        async with _session(keeper_id, location) as session:  # held to the end: the step's tasks share it
             try:
                 ref = await create(job, location, keeper_id, group_id)
             except AuthenticationError:
@@ -717,7 +716,7 @@ async def build_hpc_job_step(
             except RUN_STOPPING:
                 # Cancelled (the run, or a failed sibling in a fan-out), from stage-in on: the job
                 # goes too. A failure leaves it alone: a retried or restarted run re-attaches to it.
-                await asyncio.shield(_abandon(keeper_id, ref))
+                await asyncio.shield(_abandon(session, keeper_id, ref))
                 raise
     raise NoLocationError(job.requirements.policy, reasons)
 
