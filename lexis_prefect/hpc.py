@@ -101,6 +101,8 @@ STEP_RETRIES = 2
 STEP_RETRY_DELAYS = [5.0, 20.0]
 #: The job's polls: soon after submitting (a short job is seen to end soon), then less often.
 JOB_POLL = PollPolicy(interval_seconds=0.5, max_interval_seconds=30, backoff_factor=1.5)
+#: Job records read per request by `recorded_jobs`: Prefect's largest page (PREFECT_API_DEFAULT_LIMIT).
+RECORDS_PAGE = 200
 #: How many job steps of one fan-out (`in_turn`) may be starting at once: creating their
 #: subflow run and HEAppE job. Measured in bench/README.md (fan-out, N=1000).
 STEP_STARTS = 16
@@ -332,13 +334,13 @@ async def recorded_jobs(keeper_id: str) -> list[HpcJobRef]:
                 await client.request(
                     "POST",
                     "/variables/filter",
-                    json={"variables": {"name": {"like_": _jobs_prefix(keeper_id)}}, "offset": seen, "limit": 200},
+                    json={"variables": {"name": {"like_": _jobs_prefix(keeper_id)}}, "offset": seen, "limit": RECORDS_PAGE},
                 )
             ).json()
             seen += len(page)
             # `like_` matches anywhere in the name: run key "a" must not see run key "a-b"'s jobs.
             found += [HpcJobRef.model_validate(v["value"]) for v in page if mine.fullmatch(v["name"])]
-            if len(page) < 200:
+            if len(page) < RECORDS_PAGE:
                 return found
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from lexis_prefect import hpc
 from lexis_prefect.hpc import HpcJobRef, _record, _unrecord, recorded_jobs
 
 
@@ -14,13 +15,15 @@ def ref(job_id: int, location: str = "Karolina") -> HpcJobRef:
     )
 
 
-async def test_many_steps_record_and_unrecord_at_once_without_losing_one(prefect_harness):
+async def test_many_steps_record_and_unrecord_at_once_without_losing_one(prefect_harness, monkeypatch):
     """A shared list raced (409 on create, lost updates) and hit Prefect's 5,000-character cap at ~40 jobs."""
-    refs = [ref(i) for i in range(250)]  # more than one page of the filter (200)
+    # Pages of 20 (Prefect's are 200): the paging is the same, and 60 jobs are 3 pages.
+    monkeypatch.setattr(hpc, "RECORDS_PAGE", 20)
+    refs = [ref(i) for i in range(60)]
     await asyncio.gather(*(_record("many-steps", r) for r in refs))
-    assert sorted(r.job_id for r in await recorded_jobs("many-steps")) == list(range(250))
-    await asyncio.gather(*(_unrecord("many-steps", r) for r in refs[:100]))
-    assert sorted(r.job_id for r in await recorded_jobs("many-steps")) == list(range(100, 250))
+    assert sorted(r.job_id for r in await recorded_jobs("many-steps")) == list(range(60))
+    await asyncio.gather(*(_unrecord("many-steps", r) for r in refs[:25]))
+    assert sorted(r.job_id for r in await recorded_jobs("many-steps")) == list(range(25, 60))
 
 
 async def test_a_run_sees_only_its_own_jobs(prefect_harness):
