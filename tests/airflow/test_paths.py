@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from prefect.settings import PREFECT_API_URL
 
 from tests.airflow.test_conformance import load_dag
 
@@ -24,19 +25,22 @@ EXPECTED = json.loads((HERE / "expected" / f"{STEM}.json").read_text())["cases"]
 STATES_LINE = re.compile(r"dag\.test: DAG (\S+) run (\S+) ended (\w+); task states: (\{.*\})$", re.M)
 
 
-def _env(tmp_path: Path) -> dict[str, str]:
+def _env(tmp_path: Path, api_url: str | None) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         PREFECT_HOME=str(tmp_path / "prefect-home"),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         CONFORMANCE_TMP=str(tmp_path),
     )
-    env.pop("PREFECT_API_URL", None)  # its own embedded server, as a user's first run has
+    env.pop("PREFECT_API_URL", None)
+    if api_url:
+        env["PREFECT_API_URL"] = api_url
     return env
 
 
-def _run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=300)
+def _run(args: list[str], tmp_path: Path, api_url: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `args` on the server at `api_url`, or (none given) on its own embedded server, as a user's first run."""
+    return subprocess.run(args, cwd=tmp_path, env=_env(tmp_path, api_url), capture_output=True, text=True, timeout=300)
 
 
 def test_expected_run_has_every_airflow_state():
@@ -54,8 +58,11 @@ def test_python_dag_py(tmp_path):
     assert json.loads(match.group(4)) == EXPECTED["tasks"]
 
 
+@pytest.mark.usefixtures("prefect_harness")
 def test_cli_json(tmp_path):
-    proc = _run([sys.executable, "-m", "lexis_prefect.cli", "airflow", "test", str(DAG_FILE), "--json"], tmp_path)
+    # On the harness's server: `python dag.py` above already pays for starting an embedded one.
+    command = [sys.executable, "-m", "lexis_prefect.cli", "airflow", "test", str(DAG_FILE), "--json"]
+    proc = _run(command, tmp_path, PREFECT_API_URL.value())
     assert proc.returncode == (0 if EXPECTED["state"] == "success" else 1), proc.stderr[-3000:]
     last = json.loads(proc.stdout.strip().splitlines()[-1])
     assert last == {"dag_id": STEM, "state": EXPECTED["state"], "tasks": EXPECTED["tasks"]}
