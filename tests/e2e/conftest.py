@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from lexis_prefect import hpc
 from lexis_prefect.sandbox import SandboxProcess
 
 FLOWS = Path(__file__).parents[2] / "flows"
@@ -56,6 +57,22 @@ def lexis_env(sandbox: SandboxProcess, monkeypatch: pytest.MonkeyPatch, prefect_
     for location in ("Karolina", "Barbora"):
         sandbox.set_available(location, True)
     return sandbox
+
+
+@pytest.fixture
+def fast_step_retries() -> Iterator[None]:
+    """The job step's whole-task retries after 0.5 s and 1 s instead of 5 s and 20 s: a fault test
+    then waits on its faults, not on the production delays. Same retries, same conditions.
+
+    The step's tasks share the one `hpc.STEP_RETRY_DELAYS` list (Prefect keeps the list it is given),
+    so it is changed in place."""
+    assert hpc.create_job.retry_delay_seconds is hpc.STEP_RETRY_DELAYS, "Prefect copied the delays: change this fixture"
+    saved = list(hpc.STEP_RETRY_DELAYS)
+    hpc.STEP_RETRY_DELAYS[:] = [0.5, 1.0]
+    try:
+        yield
+    finally:
+        hpc.STEP_RETRY_DELAYS[:] = saved
 
 
 def demo_token(sandbox: SandboxProcess, user: str = "demo", password: str = "demo") -> SecretStr:

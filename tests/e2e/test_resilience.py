@@ -371,7 +371,7 @@ SURVIVABLE_PATHS = ["/auth/*", "*/heappe/*", "/staging/stage/*"]
 FAULT_SEED = 7
 
 
-async def test_flow_survives_injected_faults_with_one_job(prefect_harness, monkeypatch):
+async def test_flow_survives_injected_faults_with_one_job(prefect_harness, monkeypatch, fast_step_retries):
     run_key = f"faults-{uuid.uuid4().hex[:8]}"
     with logging_sandbox(monkeypatch) as sandbox:
         token = demo_token(sandbox)

@@ -27,7 +27,7 @@ FAULT_SEED = int(os.environ.get("LEXIS_FAULT_SEED", "808"))
 JOB_NAME = SEED_JOB["requirements"]["job_name"]
 
 
-async def test_twenty_jobs_survive_faults_on_every_endpoint(prefect_harness, monkeypatch):
+async def test_twenty_jobs_survive_faults_on_every_endpoint(prefect_harness, monkeypatch, fast_step_retries):
     run_key = f"faults20-{uuid.uuid4().hex[:8]}"
     values = [f"v{i:02d}" for i in range(JOBS)]
     with logging_sandbox(monkeypatch) as sandbox:
