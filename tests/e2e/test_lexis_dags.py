@@ -274,7 +274,7 @@ def test_failing_hpc_job_fails_the_run_without_stage_out(lexis_env):
 
 
 def test_token_expiring_mid_job_is_refreshed_by_the_keeper(prefect_harness, monkeypatch):
-    with SandboxProcess("--token-lifetime", "3", "--job-seconds", "12") as sandbox:
+    with SandboxProcess("--token-lifetime", "3", "--job-seconds", "8") as sandbox:
         sandbox.settings(queue_seconds=0.1, staging_seconds=0.1)
         monkeypatch.delenv("LEXIS_CREDENTIALS_BLOCK", raising=False)
         for name, value in sandbox.environment().items():
