@@ -2,10 +2,11 @@
 
     python bench/polling.py [--job-seconds 60] [--json out.json]
 
-(a) computed: the calls per job-hour that the policy's interval sequence implies. Each poll of
-    `lexis_prefect.hpc.wait_for_job` makes two HEAppE calls (`CurrentInfoForJob`, then one
-    `DownloadPartsOfJobFilesFromCluster` for every task's stdout, stderr and progress file, skipped
-    while the job is only submitted or queued). The wait shares the step's HEAppE session
+(a) computed: the calls per job-hour that the policies' interval sequences imply. Each poll of
+    `lexis_prefect.hpc.wait_for_job` reads the job's state (`CurrentInfoForJob`, `JOB_POLL`); when
+    its output is due (`TAIL_POLL`, and once at the end) it also reads every task's stdout, stderr
+    and progress file in one `DownloadPartsOfJobFilesFromCluster` (not while the job is only
+    submitted or queued). The wait shares the step's HEAppE session
     (`lexis_prefect.locations`), so it authenticates no more; with several jobs at a location,
     their state reads are one `ListJobsForCurrentUser` per second at most (bench/fanout.py).
 (b) measured: the seed flow (`flows/lexis_hpc_simple.py`, one job step) on a sandbox started with
@@ -36,10 +37,10 @@ import _common as c  # noqa: E402 (sets PREFECT_HOME before Prefect is imported)
 
 from lexis_prefect.config import PollPolicy  # noqa: E402
 from lexis_prefect.hpc import JOB_POLL as DEFAULT  # noqa: E402 (what `wait_for_job` uses when no `poll=` is given)
+from lexis_prefect.hpc import TAIL_POLL  # noqa: E402
 from lexis_prefect.sandbox import SandboxProcess  # noqa: E402
 
 FLOW_FILE = Path(__file__).parents[1] / "flows" / "lexis_hpc_simple.py"
-CALLS_PER_POLL = 2  # CurrentInfoForJob + DownloadPartsOfJobFilesFromCluster
 CALLS_PER_WAIT = 0  # the step's HEAppE session is reused: no AuthenticateLexisToken of the wait's own
 
 
@@ -54,17 +55,19 @@ def poll_times(policy: PollPolicy, horizon: float) -> list[float]:
     return times  # pragma: no cover
 
 
-def computed(policy: PollPolicy) -> dict[str, Any]:
+def computed(policy: PollPolicy, tails: PollPolicy = TAIL_POLL) -> dict[str, Any]:
     first_hour = len(poll_times(policy, 3600))
-    steady = 3600 / policy.max_interval_seconds
+    tail_reads = len(poll_times(tails, 3600))  # each rides on the first state poll after it is due
+    steady = 3600 / policy.max_interval_seconds + 3600 / tails.max_interval_seconds
     reach_cap = next(t - i for t, i in zip(itertools.accumulate(policy.intervals()), policy.intervals()) if i >= policy.max_interval_seconds)
     return {
         "policy": policy.model_dump(),
-        "calls_per_poll": CALLS_PER_POLL,
+        "tail_policy": tails.model_dump(),
         "calls_per_wait": CALLS_PER_WAIT,
         "polls_first_hour": first_hour,
-        "calls_first_job_hour": first_hour * CALLS_PER_POLL + CALLS_PER_WAIT,
-        "calls_per_later_job_hour": round(steady * CALLS_PER_POLL),
+        "tail_reads_first_hour": tail_reads,
+        "calls_first_job_hour": first_hour + tail_reads + CALLS_PER_WAIT,
+        "calls_per_later_job_hour": round(steady),
         "cap_reached_after_s": round(reach_cap, 1),
         "intervals_s": [round(i, 2) for i in itertools.islice(policy.intervals(), 12)],
     }
@@ -77,7 +80,9 @@ def load_flow():
     return module.lexis_hpc_simple
 
 
-async def _finished_log_time(job_id: int) -> float | None:
+async def _finished_log_time(job_id: int, since: float) -> float | None:
+    """When the run's "HEAppE job N: Finished" record was logged (job ids restart with each sandbox:
+    an earlier run's record of the same id is older than `since`)."""
     from prefect.client.orchestration import get_client
 
     wanted = f"HEAppE job {job_id}: Finished"
@@ -86,7 +91,7 @@ async def _finished_log_time(job_id: int) -> float | None:
         while True:
             page = await client.read_logs(limit=200, offset=offset)
             for record in page:
-                if record.message == wanted:
+                if record.message == wanted and record.timestamp.timestamp() >= since:
                     return record.timestamp.timestamp()
             if len(page) < 200:
                 return None
@@ -104,7 +109,7 @@ def measured(flow, job_seconds: int) -> dict[str, Any]:
         [job] = [j for j in sandbox.jobs() if j["id"] == result.job_id]
         requests = c.sandbox_requests(sandbox.log_file, since, until)
     time.sleep(3)  # the run's last log batch
-    logged = asyncio.run(_finished_log_time(result.job_id))
+    logged = asyncio.run(_finished_log_time(result.job_id, since))
 
     submitted = next(t for t, _, path, _ in requests if path.endswith("/SubmitJob"))
     polls = [t for t, _, path, _ in requests if path.endswith("/CurrentInfoForJob") and t >= submitted]
@@ -145,8 +150,8 @@ def main() -> None:
     model = computed(DEFAULT)
     print(f"(a) default policy {model['policy']}: intervals {model['intervals_s']} ... (the first capped wait starts {model['cap_reached_after_s']} s into the wait)")
     print(
-        f"    {model['calls_per_poll']} calls per poll + {model['calls_per_wait']} per wait: "
-        f"{model['calls_first_job_hour']} calls in a job's first hour ({model['polls_first_hour']} polls), "
+        f"    {model['calls_first_job_hour']} calls in a job's first hour ({model['polls_first_hour']} state polls, "
+        f"{model['tail_reads_first_hour']} output reads, {model['calls_per_wait']} per wait), "
         f"{model['calls_per_later_job_hour']} in each later hour"
     )
     flow = load_flow()

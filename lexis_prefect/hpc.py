@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -85,7 +86,7 @@ logger = logging.getLogger("lexis_prefect.hpc")
 T = TypeVar("T")
 
 #: Staging takes seconds to hours: poll soon, then less and less often.
-STAGING_POLL = PollPolicy(interval_seconds=0.25, max_interval_seconds=30, backoff_factor=1.5)
+STAGING_POLL = PollPolicy(interval_seconds=0.1, max_interval_seconds=30, backoff_factor=1.5)
 #: Lines of one stream logged in one record at most: a chatty job cannot flood the server.
 MAX_LINES_PER_RECORD = 200
 MAX_CHARS_PER_RECORD = 16_000
@@ -99,8 +100,13 @@ MAX_DUPLICATE_GRACE_SECONDS = 60.0
 #: Whole-task retries of a step's task after a passing failure (no answer, 5xx, 429), and the waits.
 STEP_RETRIES = 2
 STEP_RETRY_DELAYS = [5.0, 20.0]
-#: The job's polls: soon after submitting (a short job is seen to end soon), then less often.
-JOB_POLL = PollPolicy(interval_seconds=0.5, max_interval_seconds=30, backoff_factor=1.5)
+#: The job's state polls: a job's end is seen within about a tenth of its age (x1.1), and within
+#: 30 s once it is 5 minutes old. Against x1.5 that is ~30 more state reads in the first 5 minutes,
+#: the same after; at many jobs per location one list read per second serves them all (`locations`).
+JOB_POLL = PollPolicy(interval_seconds=0.5, max_interval_seconds=30, backoff_factor=1.1)
+#: The job's stdout / stderr / progress reads while it runs: less often than its state (one call per
+#: job each time, not shared), and once more when it ends, so no output is missed.
+TAIL_POLL = PollPolicy(interval_seconds=1.0, max_interval_seconds=30, backoff_factor=1.5)
 #: Job records read per request by `recorded_jobs`: Prefect's largest page (PREFECT_API_DEFAULT_LIMIT).
 RECORDS_PAGE = 200
 #: How many job steps of one fan-out (`in_turn`) may be starting at once: creating their
@@ -461,6 +467,8 @@ class _Watch:
     def __init__(self, ref: HpcJobRef, log: Any, progress_id: Any) -> None:
         self.ref, self.log, self.progress_id = ref, log, progress_id
         self.tail = _Tail(ref)
+        self.tail_waits = TAIL_POLL.intervals()
+        self.tail_due = -math.inf
         self.shown_progress = 0.0
         self.last_state: JobState | None = None
         self.running_since: float | None = None
@@ -471,8 +479,7 @@ class _Watch:
         for interval in poll.intervals():
             try:
                 info = await session.job_info(self.ref.job_id)
-                # Queued or submitted jobs have written nothing yet: their files are not read.
-                fresh = await self.tail.read(session.heappe, self.ref.job_id) if _has_output(info.state) else {}
+                fresh = await self._read_tail(session, info)
                 failures = 0
             except (LexisTransportError, LexisAPIError) as exc:
                 # The job runs on whether or not we can see it: ride out an outage.
@@ -487,6 +494,15 @@ class _Watch:
                 return info
             await asyncio.sleep(interval)
         raise AssertionError("unreachable")  # pragma: no cover (the intervals never end)
+
+    async def _read_tail(self, session: LocationSession, info: SubmittedJobInfo) -> dict[str, str]:
+        """The job's new output, when it is due (`TAIL_POLL`) and always once the job has ended."""
+        # Queued or submitted jobs have written nothing yet: their files are not read.
+        if not _has_output(info.state) or (not info.is_terminal and time.monotonic() < self.tail_due):
+            return {}
+        fresh = await self.tail.read(session.heappe, self.ref.job_id)
+        self.tail_due = time.monotonic() + next(self.tail_waits)
+        return fresh
 
     async def _show(self, info: SubmittedJobInfo, fresh: dict[str, str]) -> None:
         if info.state is not self.last_state:
@@ -690,7 +706,7 @@ async def build_hpc_job_step(
         job: the job (a `SingleHPCJob` or a dict of one; validated first).
         keeper_id: the run's token keeper, from `refresh_token`; the step uses its credentials.
         group_id: the step's name, prefixed to its task names (the seed's `group_id`).
-        poll: how often to poll the job; defaults to `JOB_POLL`, 0.5 s growing to 30 s.
+        poll: how often to poll the job's state; defaults to `JOB_POLL`, 0.5 s growing by a tenth to 30 s.
 
     Raises:
         JobValidationError, NoLocationError, StagingFailedError,
