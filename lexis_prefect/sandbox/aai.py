@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from lexis_prefect.models.aai import ACCESS_TOKEN_TYPE, REFRESH_TOKEN_TYPE, TOKEN_EXCHANGE
 from lexis_prefect.sandbox.config import SandboxConfig
@@ -85,9 +85,13 @@ class AAIState:
         return claims
 
     def verify_access(self, token: str) -> dict[str, Any] | None:
-        """Claims of a valid, unexpired access token; None for anything else."""
+        """Claims of a valid, unexpired access token of a live session; None for anything else."""
         claims = self._claims(token)
-        return claims if claims and claims.get("typ") == "Bearer" else None
+        if not claims or claims.get("typ") != "Bearer":
+            return None
+        # Keycloak's userinfo and introspection also check the token's session ("sid"): after a
+        # logout its access tokens are inactive. Tokens without "sid" predate that claim here.
+        return claims if claims.get("sid", "") in self.sessions or "sid" not in claims else None
 
     def issue(self, user: str, client: str, scope: str) -> dict[str, Any]:
         """A token response for `user`, as Keycloak words it; offline if the scope asks for it."""
@@ -112,6 +116,7 @@ class AAIState:
                 **base,
                 "typ": "Bearer",
                 "jti": str(uuid.uuid4()),
+                "sid": jti,
                 "exp": now + self.config.token_lifetime_seconds,
                 "preferred_username": session["user"],
                 "scope": session["scope"],
@@ -132,7 +137,8 @@ class AAIState:
             "scope": session["scope"],
         }
 
-    def refresh(self, token: str, client: str) -> dict[str, Any]:
+    def _refresh_session(self, token: str, client: str) -> str:
+        """The session id of a live refresh (or offline) token of `client`; an OAuth error otherwise."""
         claims = self._claims(token)
         if not claims or claims.get("typ") not in ("Refresh", "Offline"):
             raise OIDCProblem(400, "invalid_grant", "Invalid refresh token")
@@ -141,7 +147,17 @@ class AAIState:
             raise OIDCProblem(400, "invalid_grant", "Session not active")
         if session["client"] != client:
             raise OIDCProblem(400, "invalid_grant", "Invalid refresh token. Token client and authorized client don't match")
-        return self._answer(claims["sid"], int(time.time()))
+        return claims["sid"]
+
+    def refresh(self, token: str, client: str) -> dict[str, Any]:
+        return self._answer(self._refresh_session(token, client), int(time.time()))
+
+    def logout(self, form: dict[str, str], client: str) -> None:
+        """Keycloak's back-channel logout (LogoutEndpoint, POST with a refresh token): ends its session."""
+        if not form.get("refresh_token"):
+            raise OIDCProblem(400, "invalid_request", "No refresh token")
+        del self.sessions[self._refresh_session(form["refresh_token"], client)]
+        self.dirty = True
 
     @property
     def issuer(self) -> str:
@@ -209,6 +225,7 @@ def aai_router(state: AAIState) -> APIRouter:
             "token_endpoint": f"{base}{oidc}/token",
             "introspection_endpoint": f"{base}{oidc}/token/introspect",
             "userinfo_endpoint": f"{base}{oidc}/userinfo",
+            "end_session_endpoint": f"{base}{oidc}/logout",
             "grant_types_supported": ["password", "refresh_token", TOKEN_EXCHANGE],
             "response_types_supported": ["code"],
             "id_token_signing_alg_values_supported": ["HS256"],
@@ -231,6 +248,17 @@ def aai_router(state: AAIState) -> APIRouter:
             return problem.response()
         claims = state.verify_access(form.get("token", ""))
         return JSONResponse({"active": False} if claims is None else {"active": True, **claims})
+
+    @router.post(f"{oidc}/logout")
+    async def logout(request: Request) -> Response:
+        # python-keycloak's logout(): client credentials + refresh_token, form-encoded; Keycloak
+        # answers 204 No Content, or an OAuth error (400 invalid_grant for a dead refresh token).
+        form = await _form(request)
+        try:
+            state.logout(form, state.authenticate_client(form, request))
+        except OIDCProblem as problem:
+            return problem.response()
+        return Response(status_code=204)
 
     @router.get(f"{oidc}/userinfo")
     async def userinfo(request: Request) -> JSONResponse:

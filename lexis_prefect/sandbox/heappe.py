@@ -19,11 +19,11 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from lexis_prefect.models.heappe import (
     ClusterInfo,
@@ -536,6 +536,36 @@ def _casefold_keys(data: dict[str, Any]) -> dict[str, Any]:
     return {str(key).lower(): value for key, value in data.items()}
 
 
+def _query(request: Request, name: str) -> str | None:
+    # ASP.NET Core binds query keys case-insensitively: HEAppE's C# parameters are `sessionCode`,
+    # its OpenAPI spells them `SessionCode` (HEAppE RestApi/PascalCaseParameterFilter.cs), and
+    # py4heappe, generated from that spec, sends `?SessionCode=..&SubmittedJobInfoId=..`.
+    wanted = name.lower()
+    return next((value for key, value in request.query_params.multi_items() if key.lower() == wanted), None)
+
+
+def _bind(model: Any, raw: Any) -> Any:
+    """JSON keys renamed to `model`'s wire names as HEAppE's System.Text.Json binds them.
+
+    HEAppE sets `PropertyNameCaseInsensitive = true` (RestApi/Startup.cs, AddJsonOptions), so
+    `archiveLogs` and `ArchiveLogs` are one property, and System.Text.Json skips members it does
+    not map (JsonUnmappedMemberHandling.Skip, its default), so a field of a newer HEAppE (e.g.
+    `GpuCores`, `Reservation`) is ignored, not refused.
+    """
+    if isinstance(raw, list):
+        return [_bind(model, item) for item in raw]
+    if not isinstance(raw, dict) or not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return raw
+    fields = {(field.alias or name).lower(): (field.alias or name, field.annotation) for name, field in model.model_fields.items()}
+    bound = {}
+    for key, value in raw.items():
+        if str(key).lower() in fields:
+            alias, annotation = fields[str(key).lower()]
+            nested = next((t for t in (annotation, *get_args(annotation)) if isinstance(t, type) and issubclass(t, BaseModel)), None)
+            bound[alias] = _bind(nested, value)
+    return bound
+
+
 async def _body(request: Request, model: Any) -> Any:
     try:
         raw = json.loads(await request.body() or b"null")
@@ -544,7 +574,7 @@ async def _body(request: Request, model: Any) -> Any:
     if model is None:
         return raw
     try:
-        return model.model_validate(raw)
+        return model.model_validate(_bind(model, raw))
     except ValidationError as exc:
         raise HEAppEProblem(400, "Invalid Request", summarize(exc)) from None
 
@@ -578,7 +608,7 @@ def heappe_router(state: HEAppEState, location: SandboxLocation, prefix: str) ->
 
     @handler
     async def list_clusters(request: Request) -> Any:
-        session_user(request.query_params.get("sessionCode"))
+        session_user(_query(request, "sessionCode"))
         return [c.model_dump(mode="json", by_alias=True) for c in state.clusters(location)]
 
     @handler
@@ -611,9 +641,9 @@ def heappe_router(state: HEAppEState, location: SandboxLocation, prefix: str) ->
         return "Job was deleted"
 
     def job_from_query(request: Request) -> dict[str, Any]:
-        user = session_user(request.query_params.get("sessionCode"))
+        user = session_user(_query(request, "sessionCode"))
         try:
-            job_id = int(request.query_params.get("submittedJobInfoId", ""))
+            job_id = int(_query(request, "submittedJobInfoId") or "")
         except ValueError:
             raise HEAppEProblem(400, "Invalid Request", "submittedJobInfoId must be an integer") from None
         return state.job(location, user, job_id)
@@ -624,7 +654,7 @@ def heappe_router(state: HEAppEState, location: SandboxLocation, prefix: str) ->
 
     @handler
     async def list_jobs(request: Request) -> Any:
-        user = session_user(request.query_params.get("sessionCode"))
+        user = session_user(_query(request, "sessionCode"))
         return [
             state.info(job) for job in state.jobs.values() if job["user"] == user and job["location"] == location.name
         ]
