@@ -61,14 +61,18 @@ from lexis_prefect.keeper import RUN_STOPPING, forget_offline_token, keeper, res
 from lexis_prefect.locations import LocationSession, location_session
 from lexis_prefect.models.ddi import DatasetMetadata, StageRequest, alternate_identifier_query, dataset_path, zone_path
 from lexis_prefect.models.heappe import (
+    JOB_NAME_MAX_LENGTH,
     ClusterInfo,
+    ClusterNodeType,
     CommandTemplateParameterValue,
     FileType,
     JobSpecification,
     JobState,
+    Project,
     SubmittedJobInfo,
     TaskFileOffset,
     TaskSpecification,
+    heappe_name,
 )
 from lexis_prefect.models.job import DataInput, DataOutput, SingleHPCJob, job_relative
 
@@ -179,9 +183,25 @@ def _step_task(name: str, run_name: str, **options: Any) -> Callable[[Callable[.
 
 
 def run_job_name(job_name: str, keeper_id: str, group_id: str) -> str:
-    """The HEAppE job name of this step of this run: stable across retries and restarts."""
-    digest = hashlib.sha1(f"{keeper_id}/{group_id}".encode()).hexdigest()[:10]
-    return f"{job_name[:36]} [{digest}]"
+    """The HEAppE job name of this step of this run: stable across retries and restarts.
+
+    `<job name> <digest>`, within HEAppE's name rules (`heappe_name`): the digest of the run
+    and the step makes it unique, so a retried or restarted run finds its job by name.
+    """
+    digest = _step_digest(keeper_id, group_id)
+    return f"{heappe_name(job_name, JOB_NAME_MAX_LENGTH - len(digest) - 1)} {digest}"
+
+
+def legacy_job_name(job_name: str, keeper_id: str, group_id: str) -> str:
+    """The name releases before 0.2 gave the job (`<job name> [<digest>]`), which HEAppE refuses.
+
+    Still looked for on re-attach: only a server that accepted it (an older sandbox) holds one.
+    """
+    return f"{job_name[:36]} [{_step_digest(keeper_id, group_id)}]"
+
+
+def _step_digest(keeper_id: str, group_id: str) -> str:
+    return hashlib.sha1(f"{keeper_id}/{group_id}".encode()).hexdigest()[:10]
 
 
 # -- tasks -------------------------------------------------------------------------------------
@@ -204,26 +224,46 @@ def _candidates(job: SingleHPCJob, keeper_id: str) -> list[str]:
 
 
 def _specification(job: SingleHPCJob, location: str, clusters: list[ClusterInfo], name: str) -> JobSpecification:
-    """Resolve the job's names (cluster, node type, project, template) to this HEAppE's ids."""
+    """Resolve the job's names (cluster, node type, project, template) to this HEAppE's ids.
+
+    Each refusal names the job field to change. The rules are HEAppE's (docs/lexis-contract.md).
+    """
     req = job.requirements
     cluster = next((c for c in clusters if c.name.lower() == location.lower()), clusters[0] if len(clusters) == 1 else None)
     if cluster is None:
-        raise _Rejected(f"no cluster named {location!r} (has {', '.join(c.name for c in clusters)})")
-    tasks = []
+        raise _Rejected(f"requirements.locations: no cluster named {location!r} (has {', '.join(c.name for c in clusters)})")
+    resource = _location_resource(job, location)
+    tasks, projects, methods = [], set(), set()
     for index, wanted in enumerate(req.tasks):
+        where = f"requirements.tasks[{index}]"
         node_type = next((n for n in cluster.node_types if n.name == wanted.node_type_name), None)
         if node_type is None:
-            raise _Rejected(f"tasks[{index}]: no node type {wanted.node_type_name!r} on {cluster.name}")
-        project = next((p for p in node_type.projects if req.project_shortname in (p.name, p.accounting_string)), None)
+            known = ", ".join(n.name for n in cluster.node_types)
+            raise _Rejected(f"{where}.node_type_name: no node type {wanted.node_type_name!r} on {cluster.name} (has {known})")
+        if node_type.max_walltime is not None and wanted.walltime_limit > node_type.max_walltime:
+            # HEAppE's business tier refuses it at CreateJob (JobManagementLogic); said here with the field.
+            raise _Rejected(
+                f"{where}.walltime_limit: {wanted.walltime_limit} s is over the {node_type.max_walltime} s "
+                f"that node type {node_type.name!r} on {cluster.name} allows"
+            )
+        project = _project(node_type.projects, resource, req.project_shortname)
         if project is None:
-            raise _Rejected(f"project {req.project_shortname!r} may not use {wanted.node_type_name!r} on {cluster.name}")
+            raise _Rejected(
+                f"requirements.locations[].location_resource: no HEAppE project for resource {resource!r} may use "
+                f"{wanted.node_type_name!r} on {cluster.name} (has {', '.join(_project_names(node_type.projects)) or 'none'})"
+            )
         template = next((t for t in project.command_templates if t.name == wanted.command_template_name), None)
         if template is None:
-            raise _Rejected(f"tasks[{index}]: no command template {wanted.command_template_name!r} for {project.name}")
-        known = {p.identifier for p in template.template_parameters}
-        unknown = sorted(set(wanted.template_parameter_values) - known)
+            raise _Rejected(f"{where}.command_template_name: no command template {wanted.command_template_name!r} for {project.name}")
+        known_parameters = {p.identifier for p in template.template_parameters}
+        unknown = sorted(set(wanted.template_parameter_values) - known_parameters)
         if unknown:
-            raise _Rejected(f"tasks[{index}]: {template.name} has no parameter {', '.join(unknown)} (has {sorted(known)})")
+            raise _Rejected(
+                f"{where}.template_parameter_values: {template.name} has no parameter {', '.join(unknown)} "
+                f"(has {sorted(known_parameters)})"
+            )
+        projects.add(project.id)
+        methods.add(_file_transfer_method(cluster, node_type))
         tasks.append(
             TaskSpecification(
                 name=f"task{index + 1}",
@@ -237,13 +277,45 @@ def _specification(job: SingleHPCJob, location: str, clusters: list[ClusterInfo]
                 ],
             )
         )
+    if len(projects) > 1 or len(methods) > 1:
+        # One job has one ProjectId and one FileTransferMethodId (JobSpecificationExt).
+        raise _Rejected("requirements.tasks: the tasks' node types resolve to different HEAppE projects or file transfer methods")
     return JobSpecification(
         name=name,
-        project_id=project.id,
+        project_id=projects.pop(),
         cluster_id=cluster.id,
-        file_transfer_method_id=(cluster.file_transfer_method_ids or [cluster.id])[0],
+        file_transfer_method_id=methods.pop(),
         tasks=tasks,
     )
+
+
+def _location_resource(job: SingleHPCJob, location: str) -> str:
+    return next(loc.location_resource for loc in job.requirements.locations if loc.location_name == location)
+
+
+def _project(projects: list[Project], resource: str, shortname: str) -> Project | None:
+    """The HEAppE project of a LEXIS resource: HEAppE registers it with the resource name as its
+    AccountingString, compared ignoring case (`GetOrRegisterLexisCredentials`). A HEAppE that is not
+    LEXIS's may know the project by its short name only: then that, and only when it is unambiguous."""
+    by_resource = [p for p in projects if (p.accounting_string or "").casefold() == resource.casefold()]
+    if by_resource:
+        return by_resource[0]
+    by_name = [p for p in projects if shortname in (p.name, p.accounting_string)]
+    return by_name[0] if len(by_name) == 1 else None
+
+
+def _project_names(projects: list[Project]) -> list[str]:
+    return [f"{p.name} ({p.accounting_string})" if p.accounting_string else p.name for p in projects]
+
+
+def _file_transfer_method(cluster: ClusterInfo, node_type: ClusterNodeType) -> int:
+    """The node type's FileTransferMethodId, which HEAppE's business tier checks the job's against;
+    before V6 the node type is the only place it is given, from V6.0 the cluster lists them too."""
+    if node_type.file_transfer_method_id is not None:
+        return node_type.file_transfer_method_id
+    if len(cluster.file_transfer_method_ids) == 1:
+        return cluster.file_transfer_method_ids[0]
+    raise _Rejected(f"HEAppE at {cluster.name} gives no FileTransferMethodId for node type {node_type.name!r}")
 
 
 def _text(value: object) -> str:
@@ -264,10 +336,11 @@ async def create_job(job: SingleHPCJob, location: str, keeper_id: str, group_id:
     """
     log = get_run_logger()
     name = run_job_name(job.requirements.job_name, keeper_id, group_id)
+    names = {name, legacy_job_name(job.requirements.job_name, keeper_id, group_id)}
     async with _session(keeper_id, location) as session:
         async def ours(since: float | None = None) -> SubmittedJobInfo | None:
             jobs = await session.jobs(since=time.monotonic() if since is None else since)
-            return next((j for j in jobs.values() if j.name == name and j.state is not JobState.Deleted), None)
+            return next((j for j in jobs.values() if j.name in names and j.state is not JobState.Deleted), None)
 
         info = await ours(session.opened_at if _first_try() else None)
         if info is not None:
@@ -281,7 +354,7 @@ async def create_job(job: SingleHPCJob, location: str, keeper_id: str, group_id:
         heappe_url=keeper(keeper_id).credentials.endpoints.heappe_url(location),
         job_id=info.id,
         task_ids=[t.id for t in info.tasks],
-        name=name,
+        name=info.name or name,
     )
     await _record(keeper_id, ref)
     return ref
@@ -411,9 +484,10 @@ class _Tail:
         request = [TaskFileOffset(submitted_task_info_id=t, file_type=f, offset=o) for (t, f), o in self.offsets.items()]
         fresh: dict[str, str] = {}
         for part in await heappe.download_file_parts(job_id, request):
-            self.offsets[(part.submitted_task_info_id, part.file_type)] = part.offset
             if not part.content:
                 continue
+            # HEAppE answers the offset it was sent, where the chunk starts; the file goes on after it.
+            self.offsets[(part.submitted_task_info_id, part.file_type)] = part.offset + len(part.content.encode())
             if part.file_type is FileType.ProgressFile:
                 numbers = re.findall(r"\d+(?:\.\d+)?", part.content)
                 self.progress = min(100.0, float(numbers[-1])) if numbers else self.progress

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 import json
 import logging
 
@@ -262,11 +263,49 @@ async def test_authenticate_without_any_username_raises_configuration_error(api)
     assert route.call_count == 0
 
 
-async def test_authenticate_in_bearer_mode_raises_configuration_error(api, client):
-    api.post(url(AUTH)).mock(return_value=httpx.Response(200, json="HEADER-AUTH-NEEDED"))
+async def test_bearer_mode_sends_the_token_on_every_call_and_no_session_code(api, client):
+    # HEAppE V6.1+ with LEXIS bearer auth answers HEADER-AUTH-NEEDED and authorises each call by its header.
+    auth = api.post(url(AUTH)).mock(return_value=httpx.Response(200, json="HEADER-AUTH-NEEDED"))
+    info = api.get(url(INFO)).mock(return_value=job_response())
+    cancel = api.put(url(CANCEL)).mock(return_value=job_response(state=64, task_state=64))
 
-    with pytest.raises(ConfigurationError, match="bearer mode"):
-        await client.authenticate()
+    await client.job_info(42)
+    await client.cancel_job(42)
+
+    assert auth.call_count == 1
+    assert "Authorization" not in auth.calls[0].request.headers
+    for route in (info, cancel):
+        assert route.calls[0].request.headers["Authorization"] == f"Bearer {JWT}"
+    assert sent_query(info) == {"SubmittedJobInfoId": "42"}
+    assert sent_json(cancel) == {"SubmittedJobInfoId": 42}
+
+
+async def test_bearer_mode_401_asks_again_and_resends_with_the_current_token(api):
+    # The keeper refreshes the token after the first call: the resent call carries the new one.
+    tokens = itertools.chain([JWT, JWT], itertools.repeat(JWT + "x"))
+
+    async def token() -> SecretStr:
+        return SecretStr(next(tokens))
+
+    api.post(url(AUTH)).mock(return_value=httpx.Response(200, json="HEADER-AUTH-NEEDED"))
+    info = api.get(url(INFO)).mock(
+        side_effect=[httpx.Response(401, text="Unauthorized"), httpx.Response(401, text="Unauthorized"), job_response()]
+    )
+    async with make_client(token, username="alice") as client:
+        result = await client.job_info(42)
+
+    assert result.id == 42
+    assert info.calls[-1].request.headers["Authorization"] == f"Bearer {JWT}x"
+
+
+async def test_bearer_mode_error_text_never_shows_the_token(api, client):
+    api.post(url(AUTH)).mock(return_value=httpx.Response(200, json="HEADER-AUTH-NEEDED"))
+    api.get(url(INFO)).mock(return_value=httpx.Response(404, text=f"no job for {JWT}"))
+
+    with pytest.raises(LexisAPIError) as caught:
+        await client.job_info(42)
+
+    assert JWT not in str(caught.value)
 
 
 async def test_authenticate_answer_that_is_not_a_session_code_raises_api_error(api, client):
@@ -361,7 +400,7 @@ async def test_list_available_clusters_gets_with_session_code_and_parses_cluster
     clusters = await client.list_available_clusters()
 
     assert route.calls[0].request.url.path == "/heappe/ClusterInformation/ListAvailableClusters"
-    assert sent_query(route) == {"sessionCode": CODE}
+    assert sent_query(route) == {"SessionCode": CODE}
     [cluster] = clusters
     assert (cluster.id, cluster.name, cluster.file_transfer_method_ids) == (2, "Karolina", [2])
     node_type = cluster.node_types[0]
@@ -417,7 +456,7 @@ async def test_job_info_gets_current_info_for_job_with_query(api, client):
     request = route.calls[0].request
     assert (request.method, request.url.path) == ("GET", "/heappe/JobManagement/CurrentInfoForJob")
     assert request.content == b""
-    assert sent_query(route) == {"sessionCode": CODE, "submittedJobInfoId": "42"}
+    assert sent_query(route) == {"SessionCode": CODE, "SubmittedJobInfoId": "42"}
     assert info.state is JobState.Finished
     assert info.is_terminal is True
     task = info.tasks[0]
@@ -432,7 +471,7 @@ async def test_list_jobs_gets_jobs_for_current_user(api, client):
 
     jobs = await client.list_jobs()
 
-    assert sent_query(route) == {"sessionCode": CODE}
+    assert sent_query(route) == {"SessionCode": CODE}
     assert [(j.id, j.state) for j in jobs] == [(1, JobState.Canceled), (2, JobState.WaitingForServiceAccount)]
     assert jobs[1].tasks[0].state is TaskState.Queued
 
@@ -459,13 +498,15 @@ async def test_delete_job_sends_json_body_with_archive_logs_on_delete(api, clien
     assert message == "Job was deleted"
 
 
-async def test_delete_job_does_not_archive_logs_by_default(api, client):
+async def test_delete_job_does_not_send_archive_logs_by_default_and_fits_98_bytes(api, client):
     auth_route(api)
     route = api.delete(url(DELETE)).mock(return_value=httpx.Response(200, json="Job was deleted"))
 
     await client.delete_job(42)
 
-    assert sent_json(route)["archiveLogs"] is False
+    body = sent_json(route)
+    assert body == {"SessionCode": CODE, "SubmittedJobInfoId": 42}
+    assert len(route.calls[0].request.content) <= 98  # [RequestSizeLimit(98)] on DeleteJob in HEAppE V4.3
 
 
 async def test_download_file_parts_sends_task_file_offsets_and_parses_chunks(api, client):
@@ -497,6 +538,31 @@ async def test_download_file_parts_sends_task_file_offsets_and_parses_chunks(api
     assert (second.content, second.file_type) == (None, FileType.StandardErrorFile)
 
 
+async def test_download_file_parts_splits_offsets_so_each_body_stays_within_480_bytes(api, client):
+    # [RequestSizeLimit(480)] on DownloadPartsOfJobFilesFromCluster: a larger body is refused with 413.
+    auth_route(api)
+
+    def echo(request: httpx.Request) -> httpx.Response:
+        sent = json.loads(request.content)["TaskFileOffsets"]
+        return httpx.Response(200, json=[{**o, "Content": "", "RelativePath": "x"} for o in sent])
+
+    route = api.post(url(PARTS)).mock(side_effect=echo)
+    offsets = [
+        TaskFileOffset(submitted_task_info_id=100_000 + task, file_type=file_type, offset=10**9 + task)
+        for task in range(8)
+        for file_type in (FileType.StandardOutputFile, FileType.StandardErrorFile, FileType.ProgressFile)
+    ]
+
+    chunks = await client.download_file_parts(42, offsets)
+
+    bodies = [call.request.content for call in route.calls]
+    assert len(bodies) > 1
+    assert max(len(body) for body in bodies) <= 480
+    assert [(c.submitted_task_info_id, c.file_type, c.offset) for c in chunks] == [
+        (o.submitted_task_info_id, o.file_type, o.offset) for o in offsets
+    ]
+
+
 async def test_list_changed_files_gets_with_query_and_parses_entries(api, client):
     auth_route(api)
     answer = [{"FileName": "101/stdout.txt", "LastModifiedDate": "2024-05-01T10:05:00Z"}]
@@ -505,7 +571,7 @@ async def test_list_changed_files_gets_with_query_and_parses_entries(api, client
     files = await client.list_changed_files(42)
 
     assert route.calls[0].request.method == "GET"
-    assert sent_query(route) == {"sessionCode": CODE, "submittedJobInfoId": "42"}
+    assert sent_query(route) == {"SessionCode": CODE, "SubmittedJobInfoId": "42"}
     assert files == [ChangedFile(file_name="101/stdout.txt", last_modified_date="2024-05-01T10:05:00Z")]
     assert files[0].last_modified_date.year == 2024
 
@@ -549,7 +615,7 @@ async def test_first_call_authenticates_lazily_and_later_calls_reuse_the_session
 
     assert auth.call_count == 1
     assert route.call_count == 2
-    assert sent_query(route, 1)["sessionCode"] == CODE
+    assert sent_query(route, 1)["SessionCode"] == CODE
 
 
 async def test_concurrent_first_calls_authenticate_once(api, client):
@@ -585,8 +651,8 @@ async def test_expired_session_code_is_replaced_in_the_query_of_the_repeated_get
 
     await client.job_info(42)
 
-    assert [sent_query(route, i)["sessionCode"] for i in (0, 1)] == [CODE, CODE2]
-    assert sent_query(route, 1)["submittedJobInfoId"] == "42"
+    assert [sent_query(route, i)["SessionCode"] for i in (0, 1)] == [CODE, CODE2]
+    assert sent_query(route, 1)["SubmittedJobInfoId"] == "42"
 
 
 async def test_renewed_session_code_is_kept_for_later_calls(api, client):
@@ -597,7 +663,7 @@ async def test_renewed_session_code_is_kept_for_later_calls(api, client):
     await client.job_info(42)
 
     assert auth.call_count == 2
-    assert sent_query(route, 2)["sessionCode"] == CODE2
+    assert sent_query(route, 2)["SessionCode"] == CODE2
 
 
 async def test_second_consecutive_401_raises_authentication_error(api, client):
@@ -908,7 +974,7 @@ async def test_httpx_request_log_hides_the_session_code_in_the_query(api, client
 
     text = logged_text(logs)
     assert "/heappe/JobManagement/CurrentInfoForJob?" in text
-    assert "submittedJobInfoId=42" in text
+    assert "SubmittedJobInfoId=42" in text
     assert_hidden(text, CODE, JWT)
 
 

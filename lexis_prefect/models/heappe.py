@@ -7,6 +7,8 @@ keep unknown keys (`extra="allow"`): HEAppE adds fields between versions.
 
 from __future__ import annotations
 
+import posixpath
+import re
 from datetime import datetime
 from enum import IntEnum
 from typing import Any
@@ -15,11 +17,18 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_serializer
 from pydantic.alias_generators import to_pascal
 
 __all__ = [
+    "DOWNLOAD_PARTS_MAX_BODY_BYTES",
+    "JOB_NAME_MAX_LENGTH",
+    "heappe_name",
     "AuthenticateLexisTokenRequest",
     "CreateJobRequest",
     "DeleteJobRequest",
     "DownloadFileRequest",
     "DownloadPartsRequest",
+    "EndFileTransferRequest",
+    "FileTransferCredentials",
+    "FileTransferMethod",
+    "JobDirectory",
     "JobRequest",
     "OpenIdCredentials",
     "SubmitJobRequest",
@@ -29,6 +38,7 @@ __all__ = [
     "CommandTemplateParameter",
     "CommandTemplateParameterValue",
     "EnvironmentVariable",
+    "FileTransferRequest",
     "FileType",
     "JobFileContent",
     "JobSpecification",
@@ -44,6 +54,23 @@ __all__ = [
     "TaskState",
     "TERMINAL_JOB_STATES",
 ]
+
+
+#: Longest job or task name HEAppE takes (`JobManagementValidator`; sources in docs/lexis-contract.md).
+JOB_NAME_MAX_LENGTH = 50
+#: What a job or task name may hold: `AbstractValidator.ContainsIllegalCharacters` refuses the rest.
+NAME_PATTERN = r"^[A-Za-z0-9_\-. ]*$"
+_NAME_ILLEGAL = re.compile(r"[^A-Za-z0-9_\-. ]")
+#: Task file names: stdout/stderr at most 30 characters, progress/log files at most 50 (`JobManagementValidator`).
+STD_FILE_MAX_LENGTH = 30
+AUX_FILE_MAX_LENGTH = 50
+#: `[RequestSizeLimit(480)]` on FileTransferController.DownloadPartsOfJobFilesFromCluster: a larger body gets 413.
+DOWNLOAD_PARTS_MAX_BODY_BYTES = 480
+
+
+def heappe_name(text: str, max_length: int = JOB_NAME_MAX_LENGTH) -> str:
+    """`text` as a name HEAppE takes: each illegal character becomes `_`, cut to `max_length`."""
+    return _NAME_ILLEGAL.sub("_", text)[:max_length].strip() or "job"
 
 
 class JobState(IntEnum):
@@ -120,7 +147,7 @@ class TaskParallelizationParameter(_Request):
 class TaskSpecification(_Request):
     """`TaskSpecificationExt`: one task of a job."""
 
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=JOB_NAME_MAX_LENGTH, pattern=NAME_PATTERN)
     min_cores: int = Field(default=1, gt=0)
     max_cores: int = Field(gt=0)
     walltime_limit: int = Field(gt=0, description="Seconds [I: unit inferred from the Yorc TOSCA types].")
@@ -136,10 +163,10 @@ class TaskSpecification(_Request):
     is_rerunnable: bool = False
     cpu_hyper_threading: bool = False
     standard_input_file: str | None = None
-    standard_output_file: str = "stdout.txt"
-    standard_error_file: str = "stderr.txt"
-    progress_file: str = "progress.txt"
-    log_file: str = "log.txt"
+    standard_output_file: str = Field(default="stdout.txt", min_length=1, max_length=STD_FILE_MAX_LENGTH)
+    standard_error_file: str = Field(default="stderr.txt", min_length=1, max_length=STD_FILE_MAX_LENGTH)
+    progress_file: str = Field(default="progress.txt", min_length=1, max_length=AUX_FILE_MAX_LENGTH)
+    log_file: str = Field(default="log.txt", min_length=1, max_length=AUX_FILE_MAX_LENGTH)
     cluster_task_subdirectory: str | None = None
     required_nodes: list[str] = Field(default_factory=list)
     depends_on: list[TaskSpecification] = Field(default_factory=list)
@@ -148,7 +175,7 @@ class TaskSpecification(_Request):
 class JobSpecification(_Request):
     """`JobSpecificationExt`: the body of CreateJob, without the session code."""
 
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=JOB_NAME_MAX_LENGTH, pattern=NAME_PATTERN)
     project_id: int
     cluster_id: int
     file_transfer_method_id: int
@@ -166,15 +193,24 @@ class JobSpecification(_Request):
 
 
 class _SessionRequest(_Request):
-    """A request that carries the session code; it is revealed only in the JSON payload."""
+    """A request that carries the session code; it is revealed only in the JSON payload.
+
+    No session code (None) in HEAppE's bearer mode, where the `Authorization` header authorises.
+    """
 
     model_config = ConfigDict(hide_input_in_errors=True)
 
-    session_code: SecretStr
+    session_code: SecretStr | None
 
     @field_serializer("session_code", when_used="json")
-    def _reveal(self, value: SecretStr) -> str:
-        return value.get_secret_value()
+    def _reveal(self, value: SecretStr | None) -> str | None:
+        return None if value is None else value.get_secret_value()
+
+    def payload(self) -> dict[str, Any]:
+        body = super().payload()
+        if body["SessionCode"] is None:
+            del body["SessionCode"]
+        return body
 
 
 class OpenIdCredentials(_Request):
@@ -211,8 +247,17 @@ class JobRequest(_SessionRequest):
 
 
 class DeleteJobRequest(_SessionRequest):
+    """Body of DeleteJob. `archiveLogs` is sent only when asked for: HEAppE V4.3 takes at most
+    98 bytes here (`[RequestSizeLimit(98)]`), which a body that carries it exceeds."""
+
     submitted_job_info_id: int
     archive_logs: bool = Field(default=False, alias="archiveLogs")
+
+    def payload(self) -> dict[str, Any]:
+        body = super().payload()
+        if not self.archive_logs:
+            del body["archiveLogs"]
+        return body
 
 
 class TaskFileOffset(_Request):
@@ -223,6 +268,17 @@ class TaskFileOffset(_Request):
     offset: int = Field(default=0, ge=0)
 
 
+class FileTransferRequest(_SessionRequest):
+    """`POST FileTransfer/RequestFileTransfer`: the job's file transfer method (and a temporary key).
+
+    HEAppE V4.3.0..V6.3.2 RestApi/Controllers/FileTransferController.cs `[HttpPost("RequestFileTransfer")]`
+    `[RequestSizeLimit(98)]`, body RestApiModels/FileTransfer/GetFileTransferMethodModel.cs =
+    `SubmittedJobInfoModel` (`SessionCode`, `SubmittedJobInfoId`); about 86 bytes here.
+    """
+
+    submitted_job_info_id: int = Field(gt=0)
+
+
 class DownloadPartsRequest(_SessionRequest):
     submitted_job_info_id: int
     task_file_offsets: list[TaskFileOffset] = Field(min_length=1)
@@ -231,6 +287,89 @@ class DownloadPartsRequest(_SessionRequest):
 class DownloadFileRequest(_SessionRequest):
     submitted_job_info_id: int
     relative_file_path: str = Field(min_length=1)
+
+
+class EndFileTransferRequest(_SessionRequest):
+    """`POST FileTransfer/CloseFileTransfer`: drop the temporary key `RequestFileTransfer` made.
+
+    HEAppE V4.3.0..V6.3.2 RestApiModels/FileTransfer/EndFileTransferModel.cs: `SubmittedJobInfoModel`
+    (`SessionCode`, `SubmittedJobInfoId`) + `PublicKey`, which names the key
+    (BusinessLogicTier/Logic/FileTransfer/FileTransferLogic.cs `EndFileTransfer`: an unknown key is
+    `FileTransferTemporaryKeyException("PublicKeyMismatch")`; RestApi/InputValidator/FileTransferValidator.cs:
+    empty -> "PublicKey must be set"). HEAppE <= V3.1.1 called the route `EndFileTransfer` and took
+    the whole `UsedTransferMethod`; we speak V4.3+ only.
+    """
+
+    submitted_job_info_id: int = Field(gt=0)
+    public_key: SecretStr
+
+    @field_serializer("public_key", when_used="json")
+    def _reveal_key(self, value: SecretStr) -> str:
+        return value.get_secret_value()
+
+
+class FileTransferCredentials(_Wire):
+    """What we keep of `FileTransferKeyCredentialsExt`: the user and the public key, never the private key.
+
+    HEAppE V4.3.0..V6.3.2 ExtModels/FileTransfer/Models/FileTransferKeyCredentialsExt.cs also
+    carries `PrivateKey`, `PrivateKeyCertificate`, `Password`, `Passphrase`: they are not parsed
+    (`extra="ignore"`), so no secret is kept, logged or shown. The public key is kept as a
+    `SecretStr` all the same: it is only needed to close the transfer, and is nobody's business.
+    """
+
+    model_config = ConfigDict(extra="ignore", hide_input_in_errors=True)
+
+    username: str | None = None
+    public_key: SecretStr | None = None
+
+
+class FileTransferMethod(_Wire):
+    """`FileTransferMethodExt`, the answer of `POST FileTransfer/RequestFileTransfer`, as far as we need it.
+
+    HEAppE V4.3.0..V6.3.2 ExtModels/FileTransfer/Models/FileTransferMethodExt.cs: `ServerHostname`,
+    `SharedBasepath` ([StringLength(200)]), `Protocol`, `Port`, `ProxyConnection`, `Credentials`
+    (+ `Id` from V5.0.0). `SharedBasepath` is the job's directory on the cluster:
+    BusinessLogicTier/Logic/FileTransfer/FileTransferLogic.cs sets it to
+    `FileSystemUtils.GetJobClusterDirectoryPath(jobInfo.Specification, ...)`, i.e.
+    `<project's ScratchStoragePath>/<InstanceIdentifierPath>/<SubExecutionsPath>/<cluster user>/<job id>`
+    (Utils/FileSystemUtils.cs V6.3.2; V4.3.0: `<LocalBasepath>/<SubExecutionsPath>/<job id>`), and a
+    task's directory is `<job directory>/<task id>[/<ClusterTaskSubdirectory>]`
+    (`GetTaskClusterDirectoryPath`). Everything else is dropped (`extra="ignore"`): the answer
+    holds a private key.
+    """
+
+    model_config = ConfigDict(extra="ignore", hide_input_in_errors=True)
+
+    server_hostname: str = Field(min_length=1)
+    shared_basepath: str = Field(min_length=1)
+    protocol: int | None = None
+    port: int | None = None
+    credentials: FileTransferCredentials | None = None
+
+
+class JobDirectory(BaseModel):
+    """Where a HEAppE job's files are on its cluster: the login host and the job directory (absolute).
+
+    Nothing secret: it may be logged, cached and passed between tasks.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    server_hostname: str
+    path: str = Field(description="The job directory, HEAppE's SharedBasepath: an absolute path on the cluster.")
+
+    def task_path(self, task_id: int, relative: str = ".") -> str:
+        """`<job directory>/<task id>/<relative>`, normalised: no `.`, `..` or trailing `/` survives.
+
+        The task directory is where HEAppE runs the task (FileSystemUtils.GetTaskClusterDirectoryPath,
+        without a ClusterTaskSubdirectory), as the Yorc DDI plugin forms it: `path.Join(SharedBasepath,
+        taskID)` (yorc-ddi-plugin 03d54ff common/ddi_execution.go). `relative` may not climb out of it.
+        """
+        inner = posixpath.normpath("/" + relative).lstrip("/")
+        if any(part == ".." for part in relative.split("/")):
+            raise ValueError(f"{relative!r}: a job path may not contain '..'")
+        task = posixpath.join(posixpath.normpath(self.path), str(task_id))
+        return posixpath.join(task, inner) if inner else task
 
 
 class SubmittedTaskInfo(_Response):
@@ -267,7 +406,11 @@ class SubmittedJobInfo(_Response):
 
 
 class JobFileContent(_Response):
-    """One chunk of a task's file from DownloadPartsOfJobFilesFromCluster; `offset` is where to go on."""
+    """One chunk of a task's file from DownloadPartsOfJobFilesFromCluster.
+
+    `offset` is where the chunk starts (the offset that was sent), not where it ends: the next
+    read starts at `offset` plus the content's length in bytes.
+    """
 
     content: str | None = None
     relative_path: str | None = None

@@ -126,8 +126,10 @@ class HEAppEState:
             )
             for t in self.config.templates
         ]
+        # LEXIS projects are registered in HEAppE with the location's resource name as their
+        # AccountingString (HEAppE's GetOrRegisterLexisCredentials matches them so, ignoring case).
         projects = [
-            Project(id=pid, name=name, accounting_string=name, command_templates=templates)
+            Project(id=pid, name=name, accounting_string=location.resource, command_templates=templates)
             for name, pid in self.config.projects.items()
         ]
         node_types = [
@@ -483,17 +485,18 @@ class HEAppEState:
                 raise HEAppEProblem(404, "Validation Problem", f"Task {offset.submitted_task_info_id} is not in job {job['id']}")
             name = _file_name(task["files"], offset.file_type)
             path = self.task_dir(job["id"], task["id"]) / name
-            content, new_offset = "", offset.offset
+            content = ""
             if path.is_file() and offset.offset < path.stat().st_size:
                 with path.open("rb") as handle:
                     handle.seek(offset.offset)
-                    chunk = handle.read(_CHUNK)
-                content, new_offset = chunk.decode(errors="replace"), offset.offset + len(chunk)
+                    content = handle.read(_CHUNK).decode(errors="replace")
             parts.append(
                 {
                     "Content": content,
                     "RelativePath": f"{task['id']}/{name}",
-                    "Offset": new_offset,
+                    # HEAppE echoes the offset it was sent, where the chunk starts
+                    # (SftpFullNameSynchronizer): the caller adds the content's length.
+                    "Offset": offset.offset,
                     "FileType": int(offset.file_type),
                     "SubmittedTaskInfoId": task["id"],
                 }

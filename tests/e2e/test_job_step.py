@@ -221,6 +221,35 @@ async def test_happy_path_result_sandbox_and_prefect_records(lexis_env):
     assert f"HEAppE job {result.job_id}: Finished" in record.messages
 
 
+async def test_multi_task_job_logs_each_output_line_exactly_once(lexis_env):
+    # Three tasks tail nine files: more than one DownloadParts request, each within HEAppE's
+    # 480 bytes; HEAppE answers the offset it was sent, so each read must move on by what it read.
+    job = job1()
+    job["requirements"]["tasks"] = [
+        {**job["requirements"]["tasks"][0], "template_parameter_values": {"input_param": f"p{i}"}} for i in range(3)
+    ]
+    lexis_env.settings(job_seconds=4)
+    try:
+        state = await run(lexis_env, job1=job)
+    finally:
+        lexis_env.settings(job_seconds=1)
+
+    assert state.is_completed(), state.message
+    record = await RunRecord.read(state)
+    task_ids = sorted({int(m) for m in re.findall(r"stdout \(task (\d+)\)", "\n".join(record.messages))})
+    assert len(task_ids) == 3, record.messages
+    for task_id in task_ids:
+        lines = [
+            line
+            for message in record.messages
+            if message.startswith(f"stdout (task {task_id}):")
+            for line in message.splitlines()[1:]
+        ]
+        expected = [f"step {i} of 4" for i in range(1, 5)]
+        assert [line for line in lines if line.startswith("step ")] == expected, lines
+        assert sum(line.startswith("TestTemplate started") for line in lines) == 1, lines
+
+
 # -- 2. a failing job --------------------------------------------------------------------------
 
 
