@@ -164,6 +164,7 @@ def test_json_keys_bind_case_insensitively_and_unknown_ones_are_skipped(api: hea
     task = {
         "name": "task", "maxCores": 1, "walltimeLimit": 60, "clusterNodeTypeId": node_type["Id"],
         "commandTemplateId": template["Id"], "GpuCores": 0, "memoryPerCpu": 1000,
+        "standardOutputFile": "stdout.txt", "STANDARDERRORFILE": "stderr.txt", "progressfile": "progress.txt", "logFile": "log.txt",
         "templateParameterValues": [{"commandParameterIdentifier": "input_param", "PARAMETERVALUE": "x"}],
     }
     spec = {"name": "camel", "projectId": project["Id"], "clusterId": cluster["Id"], "fileTransferMethodId": cluster["Id"],
