@@ -127,13 +127,24 @@ class HEAppEClient(ServiceClient):
                 credentials=OpenIdCredentials(user_name=username, open_id_access_token=token)
             ).payload()
 
-        response = await self._request(
-            "POST",
-            "heappe/UserAndLimitationManagement/AuthenticateLexisToken",
-            idempotent=True,  # a lost answer only costs an unused session
-            json=body,
-            secrets=sent,
-        )
+        try:
+            response = await self._request(
+                "POST",
+                "heappe/UserAndLimitationManagement/AuthenticateLexisToken",
+                idempotent=True,  # a lost answer only costs an unused session
+                json=body,
+                secrets=sent,
+            )
+        except LexisAPIError as exc:
+            if exc.status in (400, 413) and "too large" in str(exc).lower():
+                # [RequestSizeLimit(2048)] on AuthenticateLexisToken (HEAppE V4.3.0..V6.3.2): a token of
+                # more than ~1,950 characters cannot log in with a session code.
+                raise ConfigurationError(
+                    f"HEAppE at {self.base_url} refused the LEXIS token as too large for AuthenticateLexisToken "
+                    f"(HEAppE takes at most 2048 bytes there): use a token with fewer roles or scopes, or a "
+                    f"HEAppE in bearer mode"
+                ) from None
+            raise
         code = self._parse(response, str)
         if code == _BEARER_MODE:
             logger.info("HEAppE at %s authenticates each call by its bearer token", self.base_url)

@@ -263,6 +263,17 @@ async def test_authenticate_without_any_username_raises_configuration_error(api)
     assert route.call_count == 0
 
 
+async def test_a_token_too_large_for_authenticate_is_a_configuration_error_that_says_so(api, client):
+    # Kestrel's answer to a body over [RequestSizeLimit(2048)], through HEAppE's ExceptionMiddleware.
+    title = "Request body too large. The max request body size is 2048 bytes."
+    api.post(url(AUTH)).mock(return_value=problem(400, title))
+
+    with pytest.raises(ConfigurationError, match="too large") as caught:
+        await client.authenticate()
+
+    assert JWT not in str(caught.value)
+
+
 async def test_bearer_mode_sends_the_token_on_every_call_and_no_session_code(api, client):
     # HEAppE V6.1+ with LEXIS bearer auth answers HEADER-AUTH-NEEDED and authorises each call by its header.
     auth = api.post(url(AUTH)).mock(return_value=httpx.Response(200, json="HEADER-AUTH-NEEDED"))
