@@ -67,6 +67,25 @@ def check() -> None:
 
 
 @app.command()
+def doctor(
+    job: Annotated[Optional[Path], typer.Option("--job", help="A JSON file holding one SingleHPCJob (default: the seed's job1).")] = None,  # noqa: UP007
+    as_json: Annotated[bool, typer.Option("--json", help="Print the checks as a JSON list instead of a table.")] = False,
+    test_job: Annotated[bool, typer.Option("--test-job", help="Also run one tiny job through the whole path, then remove it.")] = False,
+) -> None:
+    """Check each step a run of the job will take on the configured LEXIS (no side effects); exit 0 only if all pass."""
+    from lexis_prefect.doctor import render_table, rows_json, run_doctor
+
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    try:
+        text: Any = job.read_text() if job is not None else SEED_JOB
+    except OSError as exc:
+        _bad_input(str(exc))
+    rows = asyncio.run(run_doctor(text, test_job=test_job))
+    typer.echo(rows_json(rows) if as_json else render_table(rows))
+    raise typer.Exit(0 if all(r.result == "ok" for r in rows) else 1)
+
+
+@app.command()
 def sandbox(
     host: Annotated[str, typer.Option(help="Address to listen on; keep it on loopback.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port; 0 picks a free one.")] = 8765,
