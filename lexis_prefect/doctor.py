@@ -443,10 +443,11 @@ class _Doctor:
         inputs = [f"input {i}" for i in range(len(job.data_inputs))]
         if datasets is None:
             self.skip(inputs, "the dataset API did not answer")
-        elif inputs:
+        else:
             async with datasets:
                 try:
-                    hits = await datasets.search({})  # [I] an empty query lists every visible dataset
+                    # [I] An empty query lists every dataset the user may see: the API has no read by id.
+                    hits = await datasets.search({}) if inputs else []
                 except LexisError as exc:
                     self.rows += [failed(n, _describe(exc), "the dataset API's search failed: try again later") for n in inputs]
                     hits = None
