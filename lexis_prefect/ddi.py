@@ -12,7 +12,7 @@ import httpx
 
 from lexis_prefect._http import BearerAuth, ServiceClient, TokenSource
 from lexis_prefect.config import DEFAULT_TIMEOUT, PollPolicy, RetryPolicy
-from lexis_prefect.exceptions import LexisAPIError, StagingFailedError, StagingTimeoutError
+from lexis_prefect.exceptions import LexisAPIError, NotFoundError, StagingFailedError, StagingTimeoutError
 from lexis_prefect.models.ddi import (
     DatasetHit,
     DeleteRequest,
@@ -71,12 +71,25 @@ class DDIStagingClient(_DDIClient):
         return self._parse(response, StagingRequestId).request_id
 
     async def delete(self, target_system: str, target_path: str) -> str:
-        """Submit a deletion (`POST /delete`); returns the request id to poll.
+        """Submit a deletion (`DELETE /delete` with a JSON body); returns the request id to poll.
 
+        `target_path` is relative to the system's base path, e.g. `project/proj<md5>/<dataset id>`.
+        The published staging API serves `/delete` for DELETE only (ddi-service-apis 9e96c41
+        staging/staging/views.py `delete_copy`: `if request.method == 'DELETE'`, no other branch, so
+        a POST ends in Django's 500). The Yorc DDI plugin POSTs it (yorc-ddi-plugin 03d54ff
+        ddi/ddi.go `SubmitDDIDataDeletion`), so a deployment may take POST only: a 405 answer to the
+        DELETE (nothing was done) is followed by one POST [I: no source shows a server answering 405
+        here; a 500 is not taken as that sign, it may be a failure of a delete that was attempted].
         Treated as idempotent: deleting what is already gone changes nothing.
         """
         body = DeleteRequest(target_system=target_system, target_path=target_path).model_dump()
-        response = await self._request("POST", "delete", idempotent=True, json=body)
+        try:
+            response = await self._request("DELETE", "delete", idempotent=True, json=body)
+        except LexisAPIError as exc:
+            if exc.status != 405:
+                raise
+            logger.info("ddi DELETE /delete answered 405: submitting the deletion with POST")
+            response = await self._request("POST", "delete", idempotent=True, json=body)
         return self._parse(response, StagingRequestId).request_id
 
     async def status(self, request_id: str, operation: Operation = "stage") -> StagingStatus:
@@ -141,12 +154,22 @@ class DDIDatasetClient(_DDIClient):
     """
 
 
-    async def search(self, metadata: dict[str, Any]) -> list[DatasetHit]:
+    async def search(self, metadata: dict[str, str]) -> list[DatasetHit]:
         """The datasets the user may see whose metadata matches `metadata` (`POST /search/metadata`).
 
-        A read, so retried like one even though it is a POST. How the real API matches
-        (whole value per key, subset, substring) is not known [I]; the sandbox matches a
-        key when the dataset's value for it equals the query's.
+        Each value is a regular expression that the server matches with `re.search`, ignoring
+        case, against each stored value of that key; all keys must match (ddi-service-apis 9e96c41
+        irodsapi/demo/dataset.py `CollChecks`). Values must be strings: a list makes the server's
+        `re.search` raise, a 500. Use `alternate_identifier_query` for an exact marker.
+
+        A read, so retried like one even though it is a POST. No hits is `200 []` on the published
+        server; a 404 is read as no hits too, as the Yorc DDI plugin does with a "not found" search
+        error (yorc-ddi-plugin 03d54ff job/monitoring_jobs.go). A 5xx is an error, never "no hits".
         """
-        response = await self._request("POST", "search/metadata", idempotent=True, json=metadata)
+        if any(not isinstance(value, str) for value in metadata.values()):
+            raise ValueError("dataset search values are regular expressions (strings); the server fails on anything else")
+        try:
+            response = await self._request("POST", "search/metadata", idempotent=True, json=metadata)
+        except NotFoundError:
+            return []
         return self._parse(response, list[DatasetHit])

@@ -179,8 +179,9 @@ class HEAppEClient(ServiceClient):
         idempotent: bool,
         body: BodyFactory | None = None,
         query: dict[str, Any] | None = None,
+        secrets: tuple[str, ...] = (),
     ) -> httpx.Response:
-        """One HEAppE call with the session code in the body or the query.
+        """One HEAppE call with the session code in the body or the query (`secrets`: scrubbed from errors too).
 
         A 401 means the call was refused before it did anything, so even a
         create is safe to send again with a fresh session code; once.
@@ -194,6 +195,7 @@ class HEAppEClient(ServiceClient):
                     idempotent=idempotent,
                     json=body(code).payload() if body else None,
                     params=_query(code, query),
+                    secrets=secrets,
                 )
             except AuthenticationError as exc:
                 if renewed or exc.status != 401:
@@ -322,6 +324,7 @@ class HEAppEClient(ServiceClient):
                 body=lambda code: EndFileTransferRequest(
                     session_code=code, submitted_job_info_id=job_id, public_key=public_key
                 ),
+                secrets=(public_key.get_secret_value(),),  # an error answer may echo it
             )
         except Exception as exc:  # the directory is known; the key expires on HEAppE's side
             logger.warning("HEAppE job %s: could not close the temporary file transfer key: %s", job_id, type(exc).__name__)

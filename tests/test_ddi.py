@@ -83,7 +83,8 @@ def ddi_to_hpc(**overrides) -> StageRequest:
         "source_system": "it4i_iRODS",
         "source_path": "project/proj0a1b/ds-42/input",
         "target_system": "barbora_lustre",
-        "target_path": "inputs",
+        # An HPC path is absolute on the cluster (ddi-service-apis 9e96c41 staging_api.py `nfs_to_local_hpc`).
+        "target_path": "/scratch/project/dd-24-1/heappe/4242/7/inputs",
         "heappe_url": "https://heappe.test",
         "job_id": 4242,
         "task_id": 7,
@@ -111,7 +112,7 @@ async def test_stage_ddi_to_hpc_posts_exact_json_with_bearer_and_json_headers(ap
         "source_system": "it4i_iRODS",
         "source_path": "project/proj0a1b/ds-42/input",
         "target_system": "barbora_lustre",
-        "target_path": "inputs",
+        "target_path": "/scratch/project/dd-24-1/heappe/4242/7/inputs",
         "encryption": "no",
         "compression": "no",
         "heappe_url": "https://heappe.test",
@@ -120,17 +121,19 @@ async def test_stage_ddi_to_hpc_posts_exact_json_with_bearer_and_json_headers(ap
     }
 
 
-async def test_stage_hpc_to_irods_sends_datacite_metadata_and_omits_empty_target_path_and_task_id(api, client):
+async def test_stage_hpc_to_irods_sends_datacite_metadata_target_path_and_every_hpc_field(api, client):
+    # validate_input.py requires target_path, and task_id/job_id/heappe_url for an HPC side.
     route = api.post(f"{BASE}/stage").mock(return_value=created())
     request = StageRequest(
         source_system="barbora_lustre",
-        source_path="results",
+        source_path="/scratch/project/dd-24-1/heappe/4242/7/results",
         target_system="it4i_iRODS",
-        target_path="",
+        target_path="project/proj0a1b",
         encryption="yes",
         compression="yes",
         heappe_url="https://heappe.test",
         job_id=4242,
+        task_id=7,
         metadata=DatasetMetadata(
             title="Flood simulation output",
             creator=["Alice Example"],
@@ -146,12 +149,14 @@ async def test_stage_hpc_to_irods_sends_datacite_metadata_and_omits_empty_target
 
     assert sent_json(route) == {
         "source_system": "barbora_lustre",
-        "source_path": "results",
+        "source_path": "/scratch/project/dd-24-1/heappe/4242/7/results",
         "target_system": "it4i_iRODS",
+        "target_path": "project/proj0a1b",
         "encryption": "yes",
         "compression": "yes",
         "heappe_url": "https://heappe.test",
         "job_id": 4242,
+        "task_id": 7,
         "metadata": {
             "title": "Flood simulation output",
             "creator": ["Alice Example"],
@@ -164,15 +169,23 @@ async def test_stage_hpc_to_irods_sends_datacite_metadata_and_omits_empty_target
     }
 
 
-async def test_stage_omits_target_path_when_none(api, client):
+@pytest.mark.parametrize("target_path", [None, ""])
+def test_stage_request_requires_a_target_path(target_path):
+    # validate_input.py `validate_staging_input_body`: a missing target_path is a 400.
+    with pytest.raises(ValidationError, match="target_path"):
+        StageRequest(source_system="it4i_iRODS", source_path="a", target_system="lrz_iRODS", target_path=target_path)
+
+
+async def test_stage_always_sends_target_path_and_both_flags(api, client):
     route = api.post(f"{BASE}/stage").mock(return_value=created())
 
-    await client.stage(StageRequest(source_system="it4i_iRODS", source_path="a", target_system="lrz_iRODS"))
+    await client.stage(StageRequest(source_system="it4i_iRODS", source_path="a", target_system="lrz_iRODS", target_path="b"))
 
     assert sent_json(route) == {
         "source_system": "it4i_iRODS",
         "source_path": "a",
         "target_system": "lrz_iRODS",
+        "target_path": "b",
         "encryption": "no",
         "compression": "no",
     }
@@ -190,17 +203,37 @@ async def test_status_gets_stage_request_path_with_bearer(api, client):
     assert sent.content == b""
 
 
-async def test_delete_posts_target_system_and_path_and_returns_request_id(api, client):
-    route = api.post(f"{BASE}/delete").mock(return_value=created("del-1"))
+async def test_delete_sends_delete_with_target_system_and_path_and_returns_request_id(api, client):
+    # views.py `delete_copy` serves DELETE only; a POST ends in a 500 on the published server.
+    route = api.delete(f"{BASE}/delete").mock(return_value=created("del-1"))
 
     request_id = await client.delete("it4i_iRODS", "project/proj0a1b/ds-42")
 
     assert request_id == "del-1"
     sent = route.calls[0].request
-    assert (sent.method, sent.url.path) == ("POST", "/staging/delete")
+    assert (sent.method, sent.url.path) == ("DELETE", "/staging/delete")
     assert sent.headers["Authorization"] == f"Bearer {TOKEN}"
     assert sent.headers["Content-Type"] == "application/json"
     assert sent_json(route) == {"target_system": "it4i_iRODS", "target_path": "project/proj0a1b/ds-42"}
+
+
+async def test_delete_answered_405_is_sent_again_as_post(api, client):
+    # The Yorc DDI plugin POSTs /delete: a server refusing DELETE with 405 did nothing, POST follows.
+    deleted = api.delete(f"{BASE}/delete").mock(return_value=error(405, "Method Not Allowed"))
+    posted = api.post(f"{BASE}/delete").mock(return_value=created("del-2"))
+
+    assert await client.delete("it4i_iRODS", "project/proj0a1b/ds-42") == "del-2"
+    assert (deleted.call_count, posted.call_count) == (1, 1)
+    assert sent_json(posted) == {"target_system": "it4i_iRODS", "target_path": "project/proj0a1b/ds-42"}
+
+
+async def test_delete_answered_400_is_not_sent_again_as_post(api, client):
+    api.delete(f"{BASE}/delete").mock(return_value=error(400, "Malformed request. Required parameters not provided"))
+    posted = api.post(f"{BASE}/delete").mock(return_value=created("del-2"))
+
+    with pytest.raises(LexisAPIError, match="Required parameters"):
+        await client.delete("it4i_iRODS", "project/proj0a1b/ds-42")
+    assert posted.call_count == 0
 
 
 async def test_delete_status_gets_delete_path_and_reads_data_deleted_as_completed(api, client):
@@ -243,14 +276,11 @@ def test_stage_request_rejects_compression_other_than_yes_or_no():
         ddi_to_hpc(compression=True)
 
 
-def test_stage_request_rejects_job_id_without_heappe_url():
-    with pytest.raises(ValidationError, match="heappe_url and job_id go together"):
-        ddi_to_hpc(heappe_url=None)
-
-
-def test_stage_request_rejects_heappe_url_without_job_id():
-    with pytest.raises(ValidationError, match="heappe_url and job_id go together"):
-        ddi_to_hpc(job_id=None, task_id=None)
+@pytest.mark.parametrize("missing", ["heappe_url", "job_id", "task_id"])
+def test_stage_request_rejects_an_hpc_side_without_all_of_heappe_url_job_id_task_id(missing):
+    # validate_input.py: "Input is not valid. HEAppE job and task id are required".
+    with pytest.raises(ValidationError, match="heappe_url, job_id and task_id go together"):
+        ddi_to_hpc(**{missing: None})
 
 
 # ---------------------------------------------------------------- status strings (lexis-api.md 2.4)

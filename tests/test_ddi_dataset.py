@@ -22,6 +22,7 @@ from lexis_prefect.models.ddi import (
     DatasetLocation,
     DatasetMetadata,
     StageRequest,
+    alternate_identifier_metadata,
     alternate_identifier_query,
 )
 
@@ -31,8 +32,10 @@ TOKEN = "opaque-dataset-token-0123456789"
 JWT_TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyLTEyMyJ9.c2lnbmF0dXJlLXBhcnQ"
 MARKER = "run-7f3e/job-step/out-0"
 HIT = {
-    "location": {"internalID": "ds-42", "access": "project", "project": "myproject", "zone": "it4i_iRODS"},
-    "metadata": {"title": "outputs", "AlternateIdentifier": [[MARKER, "lexis-prefect-stage-out"]]},
+    # `zone` is the iRODS zone name (ddi-service-apis 9e96c41 irodsapi/demo/dataset.py `gatherDataC`).
+    "location": {"internalID": "ds-42", "access": "project", "project": "myproject", "zone": "IT4ILexisZone"},
+    # pairs are [type, identifier] (dataset.py `CollChecks`: pair[0] is matched against AlternateIdentifierType)
+    "metadata": {"title": "outputs", "AlternateIdentifier": [["lexis-prefect-stage-out", MARKER]]},
 }
 
 
@@ -54,44 +57,64 @@ def error(code: int, text: str) -> httpx.Response:
 # ---------------------------------------------------------------- the marker
 
 
-def test_marker_query_is_one_alternate_identifier_pair_of_our_type():
+def test_marker_metadata_is_one_type_first_pair_and_the_query_is_two_anchored_escaped_regexes():
     assert STAGE_OUT_MARKER_TYPE == "lexis-prefect-stage-out"
-    assert alternate_identifier_query(MARKER) == {"AlternateIdentifier": [[MARKER, "lexis-prefect-stage-out"]]}
-    assert alternate_identifier_query("x", "DOI") == {"AlternateIdentifier": [["x", "DOI"]]}
-    with pytest.raises(ValueError, match="empty"):
-        alternate_identifier_query("")
+    assert alternate_identifier_metadata(MARKER) == {"AlternateIdentifier": [["lexis-prefect-stage-out", MARKER]]}
+    assert alternate_identifier_metadata("x", "DOI") == {"AlternateIdentifier": [["DOI", "x"]]}
+    # The dataset API re.search()es string values (dataset.py `CollChecks`): exact match needs ^...$ and escaping.
+    assert alternate_identifier_query(MARKER) == {
+        "AlternateIdentifier": "^run\\-7f3e/job\\-step/out\\-0$",
+        "AlternateIdentifierType": "^lexis\\-prefect\\-stage\\-out$",
+    }
+    assert alternate_identifier_query("a.b", "DOI") == {"AlternateIdentifier": "^a\\.b$", "AlternateIdentifierType": "^DOI$"}
+    for made in (alternate_identifier_query, alternate_identifier_metadata):
+        with pytest.raises(ValueError, match="empty"):
+            made("")
+        with pytest.raises(ValueError, match="empty"):
+            made("x", "")
+
+
+def test_marker_query_matches_the_marker_metadata_as_the_server_matches():
+    import re
+
+    [[kind, value]] = alternate_identifier_metadata(MARKER)["AlternateIdentifier"]
+    query = alternate_identifier_query(MARKER)
+    assert re.search(query["AlternateIdentifierType"], kind) and re.search(query["AlternateIdentifier"], value)
+    assert not re.search(alternate_identifier_query("run-7f3e")["AlternateIdentifier"], value)  # no prefix match
+    assert not re.search(alternate_identifier_query(MARKER.replace("/", "."))["AlternateIdentifier"], value)
 
 
 def test_alternate_identifier_goes_into_the_stage_payload_under_its_datacite_name():
-    metadata = DatasetMetadata(title="outputs", **alternate_identifier_query(MARKER))
+    metadata = DatasetMetadata(title="outputs", **alternate_identifier_metadata(MARKER))
     request = StageRequest(
         source_system="karolina_scratch",
-        source_path="results",
+        source_path="/scratch/heappe/7/8/results",
         target_system="it4i_iRODS",
         target_path="project/proj0a1b",
         metadata=metadata,
         heappe_url="https://heappe.test",
         job_id=7,
+        task_id=8,
     )
     sent = request.payload()["metadata"]
-    assert sent["AlternateIdentifier"] == [[MARKER, "lexis-prefect-stage-out"]]
+    assert sent["AlternateIdentifier"] == [["lexis-prefect-stage-out", MARKER]]
     assert sent["title"] == "outputs"
     # and back: the wire JSON validates into the same metadata
     assert StageRequest.model_validate(json.loads(json.dumps(request.payload()))).payload() == request.payload()
 
 
 def test_alternate_identifier_tuples_are_sent_as_json_lists():
-    metadata = DatasetMetadata(title="t", AlternateIdentifier=[(MARKER, STAGE_OUT_MARKER_TYPE)])
-    request = StageRequest(source_system="a", source_path="p", target_system="b", metadata=metadata)
+    metadata = DatasetMetadata(title="t", AlternateIdentifier=[(STAGE_OUT_MARKER_TYPE, MARKER)])
+    request = StageRequest(source_system="a", source_path="p", target_system="b", target_path="c", metadata=metadata)
     assert json.loads(json.dumps(request.payload()))["metadata"]["AlternateIdentifier"] == [
-        [MARKER, STAGE_OUT_MARKER_TYPE]
+        [STAGE_OUT_MARKER_TYPE, MARKER]
     ]
 
 
 def test_hit_reads_internal_id_by_its_wire_name_and_keeps_unknown_keys():
     hit = DatasetHit.model_validate({**HIT, "location": {**HIT["location"], "path": "project/proj0a1b/ds-42"}})
     assert hit.location.internal_id == "ds-42"
-    assert hit.location.zone == "it4i_iRODS" and hit.location.project == "myproject"
+    assert hit.location.zone == "IT4ILexisZone" and hit.location.project == "myproject"
     assert hit.location.model_extra == {"path": "project/proj0a1b/ds-42"}
     assert hit.location.model_dump(by_alias=True)["internalID"] == "ds-42"
     with pytest.raises(ValidationError):
@@ -110,18 +133,44 @@ async def test_search_posts_the_metadata_with_bearer_and_parses_the_hits(api):
         hits = await client.search(alternate_identifier_query(MARKER))
 
     request = route.calls.last.request
-    assert json.loads(request.content) == {"AlternateIdentifier": [[MARKER, "lexis-prefect-stage-out"]]}
+    assert json.loads(request.content) == alternate_identifier_query(MARKER)
+    assert all(isinstance(v, str) for v in json.loads(request.content).values())
     assert request.headers["authorization"] == f"Bearer {TOKEN}"
     assert request.headers["content-type"] == "application/json"
     assert request.headers["accept"] == "application/json"
     assert hits == [DatasetHit.model_validate(HIT)]
-    assert hits[0].metadata["AlternateIdentifier"] == [[MARKER, "lexis-prefect-stage-out"]]
+    assert hits[0].metadata["AlternateIdentifier"] == [["lexis-prefect-stage-out", MARKER]]
 
 
 async def test_search_with_no_match_is_an_empty_list(api):
     api.post(SEARCH).mock(return_value=httpx.Response(200, json=[]))
     async with make_client() as client:
         assert await client.search({"title": "nothing"}) == []
+
+
+async def test_search_answered_404_is_no_hits(api):
+    # The Yorc DDI plugin reads a "not found" search error as no result (yorc-ddi-plugin job/monitoring_jobs.go).
+    api.post(SEARCH).mock(return_value=httpx.Response(404, json={"errorString": "Not found"}))
+    async with make_client() as client:
+        assert await client.search(alternate_identifier_query(MARKER)) == []
+
+
+async def test_search_answered_500_is_an_error_not_no_hits(api):
+    route = api.post(SEARCH).mock(return_value=httpx.Response(500, text="<h1>Server Error (500)</h1>"))
+    async with make_client(retry=RetryPolicy(attempts=2, backoff_seconds=0)) as client:
+        with pytest.raises(LexisAPIError) as info:
+            await client.search(alternate_identifier_query(MARKER))
+    assert info.value.status == 500
+    assert route.call_count == 2  # a read: retried, then raised
+
+
+async def test_search_refuses_a_non_string_value_before_sending(api):
+    # The server re.search()es every value: a list would be a 500 (dataset.py `CollChecks`).
+    route = api.post(SEARCH).mock(return_value=httpx.Response(200, json=[]))
+    async with make_client() as client:
+        with pytest.raises(ValueError, match="regular expressions"):
+            await client.search({"AlternateIdentifier": [["lexis-prefect-stage-out", MARKER]]})  # type: ignore[dict-item]
+    assert route.call_count == 0
 
 
 async def test_search_answer_that_is_not_a_list_of_hits_is_an_api_error(api):

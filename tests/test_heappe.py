@@ -1029,3 +1029,135 @@ async def test_session_code_straddling_the_excerpt_cut_is_not_shown_in_part(api,
         await client.cancel_job(42)
 
     assert CODE[:14] not in str(caught.value)
+
+
+# ---------------------------------------------------------------- job directory (RequestFileTransfer / CloseFileTransfer)
+
+REQUEST_TRANSFER = "FileTransfer/RequestFileTransfer"
+CLOSE_TRANSFER = "FileTransfer/CloseFileTransfer"
+PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAAdGVzdC1rZXktbm90LXJlYWw=\n-----END OPENSSH PRIVATE KEY-----"
+PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITestKeyNotReal heappe-temporary"
+
+
+def transfer_method(**overrides) -> dict:
+    """`FileTransferMethodExt` as HEAppE V6.3.2 serialises it (ExtModels/FileTransfer/Models/*.cs)."""
+    return {
+        "Id": 2,
+        "ServerHostname": "karolina.it4i.cz",
+        "SharedBasepath": "/scratch/project/dd-24-1/heappe/executions/lexis042/42",
+        "Protocol": 2,
+        "Port": 22,
+        "Credentials": {
+            "Username": "lexis042",
+            "Password": "cluster-password-not-real",
+            "CipherType": 6,
+            "CredentialsAuthType": 4,
+            "PrivateKey": PRIVATE_KEY,
+            "PrivateKeyCertificate": "ssh-ed25519-cert-v01@openssh.com AAAAcertNotReal",
+            "PublicKey": PUBLIC_KEY,
+            "Passphrase": "passphrase-not-real",
+        },
+        **overrides,
+    }
+
+
+SECRETS_OF_THE_ANSWER = (PRIVATE_KEY, "cluster-password-not-real", "AAAAcertNotReal", "passphrase-not-real")
+
+
+async def test_job_directory_requests_the_transfer_method_then_closes_its_key(api, client):
+    auth_route(api)
+    opened = api.post(url(REQUEST_TRANSFER)).mock(return_value=httpx.Response(200, json=transfer_method()))
+    closed = api.post(url(CLOSE_TRANSFER)).mock(return_value=httpx.Response(200, json="File transfer closed"))
+
+    directory = await client.job_directory(42)
+
+    assert directory.server_hostname == "karolina.it4i.cz"
+    assert directory.path == "/scratch/project/dd-24-1/heappe/executions/lexis042/42"
+    # HEAppE V4.3.0..V6.3.2 FileTransferController: POST bodies GetFileTransferMethodModel / EndFileTransferModel.
+    assert sent_json(opened) == {"SessionCode": CODE, "SubmittedJobInfoId": 42}
+    assert sent_json(closed) == {"SessionCode": CODE, "SubmittedJobInfoId": 42, "PublicKey": PUBLIC_KEY}
+    assert len(opened.calls[0].request.content) <= 98  # [RequestSizeLimit(98)] on RequestFileTransfer
+    assert directory.task_path(101, "results") == "/scratch/project/dd-24-1/heappe/executions/lexis042/42/101/results"
+    assert directory.task_path(101, "/") == "/scratch/project/dd-24-1/heappe/executions/lexis042/42/101"
+    assert directory.task_path(101, "a//b/./c/") == "/scratch/project/dd-24-1/heappe/executions/lexis042/42/101/a/b/c"
+    with pytest.raises(ValueError, match=r"\.\."):
+        directory.task_path(101, "../other")
+
+
+async def test_job_directory_keeps_no_secret_of_the_answer(api, client):
+    auth_route(api)
+    api.post(url(REQUEST_TRANSFER)).mock(return_value=httpx.Response(200, json=transfer_method()))
+    api.post(url(CLOSE_TRANSFER)).mock(return_value=httpx.Response(200, json="File transfer closed"))
+
+    directory = await client.job_directory(42)
+
+    for shown in (repr(directory), str(directory), directory.model_dump_json()):
+        assert_hidden(shown, *SECRETS_OF_THE_ANSWER, PUBLIC_KEY)
+
+
+async def test_job_directory_closes_the_key_even_when_the_answer_does_not_parse_and_hides_the_key(api, client, caplog):
+    auth_route(api)
+    broken = transfer_method(SharedBasepath=None)
+    api.post(url(REQUEST_TRANSFER)).mock(return_value=httpx.Response(200, json=broken))
+    closed = api.post(url(CLOSE_TRANSFER)).mock(return_value=httpx.Response(200, json="File transfer closed"))
+
+    with caplog.at_level(logging.DEBUG), pytest.raises(LexisAPIError, match="SharedBasepath") as info:
+        await client.job_directory(42)
+
+    assert closed.call_count == 0  # the key is not known: the answer did not parse (HEAppE expires it)
+    assert_hidden(str(info.value), *SECRETS_OF_THE_ANSWER)
+    assert_hidden(repr(info.value), *SECRETS_OF_THE_ANSWER)
+    assert_hidden(caplog.text, *SECRETS_OF_THE_ANSWER)
+
+
+async def test_job_directory_survives_a_failed_close_and_never_logs_the_key(api, client, caplog):
+    auth_route(api)
+    api.post(url(REQUEST_TRANSFER)).mock(return_value=httpx.Response(200, json=transfer_method()))
+    closed = api.post(url(CLOSE_TRANSFER)).mock(
+        return_value=problem(500, "External Problem", f"The direct transfer could not be finished ({PUBLIC_KEY})")
+    )
+
+    with caplog.at_level(logging.DEBUG):
+        directory = await client.job_directory(42)
+
+    assert directory.path.endswith("/42")
+    assert closed.call_count >= 1
+    assert "could not close the temporary file transfer key" in caplog.text
+    assert_hidden(caplog.text, *SECRETS_OF_THE_ANSWER, PUBLIC_KEY)
+
+
+async def test_job_directory_of_a_missing_job_raises_and_closes_nothing(api, client, caplog):
+    auth_route(api)
+    api.post(url(REQUEST_TRANSFER)).mock(return_value=problem(404, "Validation Problem", "SubmittedJobInfoId must be greater than 0"))
+    closed = api.post(url(CLOSE_TRANSFER)).mock(return_value=httpx.Response(200, json="File transfer closed"))
+
+    with pytest.raises(NotFoundError):
+        await client.job_directory(42)
+    assert closed.call_count == 0
+
+
+async def test_job_directory_renews_an_expired_session_and_is_retried_as_a_read(api):
+    auth_route(api, CODE, CODE2)
+    opened = api.post(url(REQUEST_TRANSFER)).mock(
+        side_effect=[expired_session(), httpx.Response(502), httpx.Response(200, json=transfer_method())]
+    )
+    closed = api.post(url(CLOSE_TRANSFER)).mock(return_value=httpx.Response(200, json="File transfer closed"))
+
+    async with make_client() as client:
+        directory = await client.job_directory(42)
+
+    assert directory.server_hostname == "karolina.it4i.cz"
+    assert opened.call_count == 3
+    assert sent_json(opened, 2)["SessionCode"] == CODE2
+    assert sent_json(closed) == {"SessionCode": CODE2, "SubmittedJobInfoId": 42, "PublicKey": PUBLIC_KEY}
+
+
+async def test_job_directory_without_a_temporary_key_closes_nothing(api, client):
+    # PrivateKeyInVaultAndInSshAgent: HEAppE's EndFileTransfer returns at once; nothing to name.
+    auth_route(api)
+    answer = transfer_method(Credentials={"Username": "lexis042", "PrivateKey": PRIVATE_KEY, "PublicKey": None})
+    api.post(url(REQUEST_TRANSFER)).mock(return_value=httpx.Response(200, json=answer))
+    closed = api.post(url(CLOSE_TRANSFER)).mock(return_value=httpx.Response(200, json="File transfer closed"))
+
+    assert (await client.job_directory(42)).server_hostname == "karolina.it4i.cz"
+    assert closed.call_count == 0

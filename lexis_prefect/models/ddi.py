@@ -7,6 +7,7 @@ DataCite-style metadata keys (`publicationYear`, `resourceType`, ...).
 from __future__ import annotations
 
 import hashlib
+import re
 from enum import Enum
 from typing import Any, Literal
 
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 __all__ = [
     "COMPLETED_STATUSES",
     "STAGE_OUT_MARKER_TYPE",
+    "alternate_identifier_metadata",
     "alternate_identifier_query",
     "dataset_path",
     "zone_path",
@@ -79,30 +81,50 @@ class DatasetMetadata(BaseModel):
     identifier: str | None = None
 
 
-#: The identifier type of the marker a stage-out tags its new dataset with, in
-#: `AlternateIdentifier` ([V] field name, a list of `[value, type]` pairs). The type is ours:
-#: it tells our markers apart from any alternate identifier a user gives the dataset.
+#: The identifier type of the marker a stage-out tags its new dataset with, in `AlternateIdentifier`:
+#: a list of `[type, identifier]` pairs, type first (ddi-service-apis 9e96c41
+#: irodsapi/demo/dataset.py `CollChecks`: `re.search(ait, pair[0]) and re.search(ai, pair[1])`).
+#: The type is ours: it tells our markers apart from any alternate identifier a user gives the dataset.
 STAGE_OUT_MARKER_TYPE = "lexis-prefect-stage-out"
 
 
-def alternate_identifier_query(value: str, kind: str = STAGE_OUT_MARKER_TYPE) -> dict[str, Any]:
-    """The `POST /search/metadata` body that looks up the dataset tagged with the marker `value`.
+def _marker(value: str, kind: str) -> tuple[str, str]:
+    if not value or not kind:
+        raise ValueError("the marker value and type must not be empty: an empty query could match any dataset")
+    return kind, value
 
-    It is also the metadata to tag with: `{"AlternateIdentifier": [[value, kind]]}`. How the real
-    search compares a query to a dataset's metadata is not known [I]; the sandbox matches a query
-    key only when it equals the dataset's value for that key, so the marker should be the only
-    alternate identifier of a stage-out (or the query should carry the dataset's whole list).
+
+def alternate_identifier_metadata(value: str, kind: str = STAGE_OUT_MARKER_TYPE) -> dict[str, Any]:
+    """The dataset metadata that tags a dataset with the marker `value`: `{"AlternateIdentifier": [[kind, value]]}`.
+
+    Pairs are `[type, identifier]` (ddi-service-apis 9e96c41 irodsapi/demo/dataset.py `CollChecks`
+    reads `pair[0]` as the type), and must be pairs of strings (staging/staging/verifyMetadata.py:
+    "Metadata AlternateIdentifier should be an array of pairs of strings").
     """
-    if not value:
-        raise ValueError("the marker value must not be empty: an empty query could match any dataset")
-    return {"AlternateIdentifier": [[value, kind]]}
+    kind, value = _marker(value, kind)
+    return {"AlternateIdentifier": [[kind, value]]}
+
+
+def alternate_identifier_query(value: str, kind: str = STAGE_OUT_MARKER_TYPE) -> dict[str, str]:
+    """The `POST /search/metadata` body that finds the datasets tagged by `alternate_identifier_metadata(value, kind)`.
+
+    The dataset API takes every query value as a regular expression and matches it with `re.search`
+    (ddi-service-apis 9e96c41 irodsapi/demo/dataset.py `CollChecks`); the two keys
+    `AlternateIdentifier` (the identifier) and `AlternateIdentifierType` (the type) are matched
+    together against one stored pair, case-sensitively. So both are escaped and anchored: only
+    the exact marker matches. A list value would make the server's `re.search` raise (HTTP 500).
+    """
+    kind, value = _marker(value, kind)
+    return {"AlternateIdentifier": "^" + re.escape(value) + "$", "AlternateIdentifierType": "^" + re.escape(kind) + "$"}
 
 
 class DatasetLocation(BaseModel):
     """Where a dataset lives, as the dataset API names it: enough to address it again.
 
-    `zone` is the iRODS zone, i.e. the staging system name [I]; `project` may be missing
-    for user-access datasets [I]. Unknown further keys are kept (`extra="allow"`).
+    `zone` is the iRODS zone name (e.g. `IT4ILexisZone`), not the staging system name;
+    `project` is the project's short name; `access` is `public`, `user` or `project`
+    (ddi-service-apis 9e96c41 irodsapi/demo/dataset.py `gatherDataC`, `findColsAll`).
+    Unknown further keys are kept (`extra="allow"`).
     """
 
     model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
@@ -125,8 +147,17 @@ class DatasetHit(BaseModel):
 class StageRequest(BaseModel):
     """`POST /stage`: copy `source_path` of one system to `target_path` of another.
 
-    When one side is an HPC cluster, its path is relative to the HEAppE job
-    directory and `heappe_url` + `job_id` (+ `task_id`) say which job.
+    Every field the staging API reads is sent (ddi-service-apis 9e96c41
+    staging/staging/validate_input.py `validate_staging_input_body`: `source_system`,
+    `target_system`, `source_path`, `target_path`, `encryption`, `compression` are all required).
+    An iRODS path is relative to the zone (the system's `base_path` is prepended,
+    staging/staging/staging_api.py). An HPC path is an ABSOLUTE path on the cluster: the
+    server copies to or from `<ServerHostname>:/<path>` and uses neither the system's base path
+    nor the HEAppE job directory (staging_api.py `nfs_to_local_hpc`, `local_hpc_to_nfs`); give
+    it `<SharedBasepath>/<task id>/...` from HEAppE's file transfer method, with its leading `/`
+    (`host:/` + `/abs` splits into `host` and `/abs`, staging/staging/cp_ssh.py; without it the
+    path would be relative to the cluster account's home). `heappe_url` + `job_id` (+ `task_id`)
+    name the HEAppE job whose file transfer key the server borrows.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -134,34 +165,39 @@ class StageRequest(BaseModel):
     source_system: str = Field(min_length=1)
     source_path: str
     target_system: str = Field(min_length=1)
-    target_path: str | None = Field(default=None, description="Omitted when empty, as the real clients do.")
+    # Required by validate_input.py (a missing key is a 400), even for a stage-in.
+    target_path: str = Field(min_length=1)
+    # validate_input.py: exactly "yes" or "no".
     encryption: YesNo = "no"
     compression: YesNo = "no"
+    # validate_input.py: required (and checked by verifyMetadata.py) when the target is iRODS and
+    # neither side is HPC; a stage-out (HPC -> iRODS) needs it too: staging_api.py `nfs_to_irods`
+    # reads `input_data["metadata"]` inside the copy task.
     metadata: DatasetMetadata | None = None
+    # validate_input.py: `task_id`, `job_id`, `heappe_url` all required when a side is HPC.
     heappe_url: str | None = None
     job_id: int | None = Field(default=None, gt=0)
-    task_id: int | None = Field(default=None, ge=0, description="Omitted when 0 or None, as the real clients do.")
+    task_id: int | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
     def _hpc_side_names_its_job(self) -> StageRequest:
-        if (self.job_id is None) != (self.heappe_url is None):
-            raise ValueError("heappe_url and job_id go together: both name the HEAppE job of the HPC side")
-        if self.task_id and self.job_id is None:
-            raise ValueError("task_id needs job_id and heappe_url")
+        named = [self.heappe_url is not None, self.job_id is not None, self.task_id is not None]
+        if any(named) and not all(named):
+            raise ValueError("heappe_url, job_id and task_id go together: the staging API requires all three for an HPC side")
         return self
 
     def payload(self) -> dict[str, object]:
         """The JSON body: unset optional fields are left out, metadata by its DataCite names."""
-        body = self.model_dump(mode="json", by_alias=True, exclude_none=True)
-        if not self.target_path:
-            body.pop("target_path", None)
-        if not self.task_id:
-            body.pop("task_id", None)
-        return body
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 class DeleteRequest(BaseModel):
-    """`POST /delete`: remove a path from a system."""
+    """`DELETE /delete` (JSON body): remove a path from a system.
+
+    `target_path` is relative to the system's base path, like a stage path; on iRODS the server
+    refuses paths of 4 or fewer `/`-parts once the base path is prepended, i.e. a dataset is
+    `project/proj<md5>/<id>` (ddi-service-apis 9e96c41 staging/staging/staging_api.py `delete_irods`).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -205,16 +241,18 @@ class StagingStatus(BaseModel):
 
 
 def zone_path(access: Literal["user", "project", "public"], project: str, username: str | None = None) -> str:
-    """The DDI directory that holds a project's (or user's) datasets of one access level.
+    """The DDI collection (relative to the zone) that holds a project's datasets of one access level.
 
-    [V] project datasets live under `project/proj<md5(project)>` (yorc-ddi-plugin);
-    [I] `public/proj<md5>` and `user/<username>` follow the same pattern by analogy.
+    `project/proj<md5(project)>`, `public/proj<md5(project)>`, `user/proj<md5(project)>/<username>`
+    (ddi-service-apis 9e96c41 irodsapi/demo/utils.py `getIrodsPathNoZone`, `projectHash`;
+    yorc-ddi-plugin job/monitoring_jobs.go `projectPathPattern`).
     """
+    digest = f"proj{hashlib.md5(project.encode()).hexdigest()}"
     if access == "user":
         if not username:
             raise ValueError("user-access datasets live under the user's name: pass username")
-        return f"user/{username}"
-    return f"{access}/proj{hashlib.md5(project.encode()).hexdigest()}"
+        return f"user/{digest}/{username}"
+    return f"{access}/{digest}"
 
 
 def dataset_path(

@@ -1,12 +1,22 @@
 """Sandbox DDI staging API: datasets in local folders, copies to and from HEAppE job directories.
 
-Requests advance as the real Celery-backed API words them: queued, `In progress`,
-then `Transfer completed` / `Data deleted` or `Task Failed, reason: ...`. A
-stage-out into an iRODS system creates a new dataset and reports its directory
-as `target_path`, whose last segment is the new dataset id.
+It emulates the published staging API (lexis-project/ddi-service-apis @ 9e96c41, below "DDI"),
+as strict as it and no stricter; each rule cites its source, and docs/lexis-contract.md
+lists them all. Requests advance as the real Celery-backed API words them:
+queued, `In progress`, then `Transfer completed` / `Data deleted` or `Task Failed, reason: ...`.
 
-The dataset API's metadata search (`POST /dataset/search/metadata`) finds the
-registry's datasets by the metadata their stage request sent.
+- iRODS paths are relative to the zone: `/<zone>/` is prepended (DDI staging/staging/staging_api.py
+  `source_info.get("base_path") + source_path`). A stage into a 4-part collection
+  (`/<zone>/project/proj<md5>`) creates a new dataset `<uuid1>` below it and answers its absolute
+  path; any other target is written into as is (DDI staging/staging/irods_transfer.py
+  `initiate_staging_zone_to_irods_transfer`).
+- HPC paths are absolute paths on the cluster (`<ServerHostname>:/` + path, staging_api.py
+  `nfs_to_local_hpc`, `local_hpc_to_nfs`). Here they are paths on this machine and must lie inside
+  one of the user's HEAppE job directories at that location (the sandbox HEAppE's SharedBasepath):
+  anything else fails the request as a refused scp would.
+
+The dataset API's metadata search (`POST /dataset/search/metadata`) finds the registry's datasets
+by the metadata their stage request sent, matching as DDI irodsapi/demo/dataset.py `CollChecks` does.
 """
 
 from __future__ import annotations
@@ -15,6 +25,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import re
 import shutil
 import time
 import uuid
@@ -23,24 +34,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
-from pydantic import ValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 
-from lexis_prefect.models.ddi import (
-    FAILED_PREFIX,
-    IN_PROGRESS,
-    QUEUED,
-    DeleteRequest,
-    StageRequest,
-    dataset_path,
-)
+from lexis_prefect.models.ddi import COMPLETED_STATUSES, FAILED_PREFIX, IN_PROGRESS, QUEUED, dataset_path
 from lexis_prefect.models.heappe import JobState
-from lexis_prefect.models.validation import summarize
 from lexis_prefect.sandbox.aai import AAIState
 from lexis_prefect.sandbox.config import SandboxConfig
 from lexis_prefect.sandbox.heappe import HEAppEState
 
-__all__ = ["DDIProblem", "DDIState", "dataset_router", "ddi_router", "DEMO_DATASET_ID"]
+__all__ = ["DDIProblem", "DDIState", "dataset_router", "ddi_router", "DEMO_DATASET_ID", "zone_name"]
 
 #: The seed's placeholder dataset, present in every fresh sandbox.
 DEMO_DATASET_ID = "your-dataset-uuid"
@@ -50,20 +52,54 @@ DEMO_FILES = {
     "data/sample.csv": "x,y\n1,2\n3,4\n",
 }
 
+#: DDI staging/staging/validate_input.py `validate_staging_input_body`: every one is required.
+STAGE_KEYS = ("source_system", "target_system", "source_path", "target_path", "encryption", "compression")
+#: validate_input.py: required when either side is of type HPC.
+HPC_KEYS = ("task_id", "job_id", "heappe_url")
+#: DDI staging/staging/verifyMetadata.py `verifyMetadataForUpload`.
+SINGLE_VALUED = ("identifier", "title", "publicationYear", "resourceType", "resourceTypeGeneral", "CustomMetadata", "scope", "format")
+MULTI_VALUED = (
+    "creator", "publisher", "owner", "contributor", "relatedIdentifier", "rights", "rightsURI", "rightsIdentifier",
+    "CustomMetadataSchema", "AlternateIdentifier", "RelatedSoftware", "description",
+)  # fmt: skip
+#: Django's answer when a view returns None (DEBUG off): DDI views.py `delete_copy` on anything but DELETE.
+DJANGO_500 = "<h1>Server Error (500)</h1>"
+
+
+def _invalid(text: str) -> str:
+    # views.py `stage`: `except Exception as e: return errors.MalformedRequest(str(e))`; str() of a
+    # KeyError keeps its quotes: "Malformed request. 'Input is not valid. ...'".
+    return f"Malformed request. '{text}'"
+
 
 class DDIProblem(Exception):
-    """An error answer of the staging API: `{"status": "<code>", "errorString": "..."}`."""
+    """An error answer: staging API `{"status": "<code>", "errorString": "..."}` (DDI staging/staging/errors.py),
+    or the dataset API's `{"errorString": "..."}` (DDI irodsapi/demo/utils.py)."""
 
-    def __init__(self, status: int, error: str) -> None:
+    def __init__(self, status: int, error: str, *, with_status: bool = True) -> None:
         super().__init__(error)
-        self.status, self.error = status, error
+        self.status, self.error, self.with_status = status, error, with_status
 
     def response(self) -> JSONResponse:
-        return JSONResponse({"status": str(self.status), "errorString": self.error}, status_code=self.status)
+        body = {"status": str(self.status), "errorString": self.error} if self.with_status else {"errorString": self.error}
+        return JSONResponse(body, status_code=self.status)
+
+
+class _ServerError(Exception):
+    """An uncaught exception in the real Django view: a bare 500 page."""
 
 
 class _StageFailed(Exception):
     """A copy that could not be done; becomes `Task Failed, reason: <message>`."""
+
+
+def zone_name(system: Any) -> str:
+    """The iRODS zone of a sandbox storage system, e.g. `IT4ILexisZone` for location `it4i`.
+
+    [I] sandbox naming, after DDI ansible/roles/staging_api/files/system_it4i.yml (`it4i_iRODS`:
+    base_path `/IT4ILexisZone/`); the sandbox configuration does not name zones.
+    """
+    return re.sub(r"[^A-Za-z0-9]", "", system.location).upper() + "LexisZone"
 
 
 class DDIState:
@@ -95,6 +131,9 @@ class DDIState:
         types.update({loc.ddi_system: "HPC" for loc in self.config.locations})
         return types
 
+    def zone(self, system: str) -> str:
+        return zone_name(next(s for s in self.config.ddi_systems if s.name == system))
+
     def add_dataset(
         self,
         files: dict[str, str],
@@ -110,7 +149,7 @@ class DDIState:
         system = system or self.config.ddi_systems[0].name
         if self.system_types().get(system) not in ("iRODS", "NFS"):
             raise DDIProblem(400, f"Malformed request. {system!r} is not a storage system")
-        dataset_id = dataset_id or str(uuid.uuid4())
+        dataset_id = dataset_id or str(uuid.uuid1())
         path = dataset_path(dataset_id, project, access=access, username=owner)  # type: ignore[arg-type]
         folder = self._resolve(system, path)
         for name, content in files.items():
@@ -129,40 +168,60 @@ class DDIState:
 
     # -- dataset search ---------------------------------------------------------------------
 
-    def location(self, entry: dict[str, Any]) -> dict[str, Any]:
-        """A dataset's `location` as the dataset API answers it, read off its path.
+    def location(self, entry: dict[str, Any]) -> dict[str, Any] | None:
+        """A dataset's `location` as the dataset API answers it, or None if the search does not list it.
 
-        `zone` is the system name [I]. A path under `project/proj<md5>` or `public/proj<md5>`
-        names a project of the configuration by its hash (None if none hashes so); under
-        `user/<name>` it belongs to that user, with no project [I]. A path outside that
-        layout (a stage-out to any folder) reads as a project dataset of no known project.
+        DDI irodsapi/demo/dataset.py `findColsAll`: datasets are the direct sub-collections of
+        `/<zone>/public/proj<md5>`, `/<zone>/project/proj<md5>` and `/<zone>/user/proj<md5>/<user>`
+        of projects known by their `ShortProject` (here: the configured projects, by hash);
+        `gatherDataC`: `{internalID, access, project, zone}`, `zone` the iRODS zone name.
         """
         parts = _segments(entry["path"])
-        access, project = "project", None
-        if len(parts) >= 3 and parts[0] == "user":
-            access = "user"
-        elif len(parts) >= 3 and parts[0] in ("project", "public") and parts[1].startswith("proj"):
-            access = parts[0]
-            digest = parts[1].removeprefix("proj")
-            project = next((p for p in self.config.projects if hashlib.md5(p.encode()).hexdigest() == digest), None)
-        return {"internalID": entry["id"], "access": access, "project": project, "zone": entry["system"]}
+        if len(parts) == 3 and parts[0] in ("project", "public"):
+            access, owner = parts[0], None
+        elif len(parts) == 4 and parts[0] == "user":
+            access, owner = "user", parts[2]
+        else:
+            return None
+        digest = parts[1].removeprefix("proj")
+        project = next((p for p in self.config.projects if hashlib.md5(p.encode()).hexdigest() == digest), None)
+        if project is None or parts[-1] != entry["id"]:
+            return None
+        return {"internalID": entry["id"], "access": access, "project": project, "zone": self.zone(entry["system"]), "owner": owner}
 
-    def search(self, query: dict[str, Any], user: str) -> list[dict[str, Any]]:
-        """The datasets `user` may see whose metadata has every key of `query` with an equal value.
+    def search(self, query: Any, user: str) -> list[dict[str, Any]]:
+        """The datasets `user` may see whose metadata matches `query`, as DDI irodsapi/demo/dataset.py `CollChecks`.
 
-        Sandbox choices [I], the real matching and permissions are not known: a key
-        matches only on an equal whole value (a list equals only the same list), an empty
-        query matches every dataset, and every user sees every project and public
-        dataset (the sandbox has no project membership) but only their own `user/<name>` ones.
+        Each value is a regex, `re.search`ed case-insensitively against each stored value of the
+        key (a multi-valued key holds one value per element); `internalID` is a regex on the
+        collection name, `access` is compared for equality; `AlternateIdentifier` (identifier) and
+        `AlternateIdentifierType` (type) are matched together, case-sensitively, against one stored
+        `[type, identifier]` pair. All keys must match; `{}` matches everything. The real server
+        raises (500) on a non-string value or a bad regex: so does this, before looking.
+        [I] sandbox choices: every user may list every configured project (no membership), and
+        `CustomMetadata` matches when the stored object holds each queried key with an equal value.
         """
+        if not isinstance(query, dict):
+            raise _ServerError("the query is not a JSON object")  # `for key in checks: checks[key]` fails
+        for key, value in query.items():
+            if key in ("access", "CustomMetadata"):
+                continue
+            if not isinstance(value, str):
+                raise _ServerError(f"{key}: re.search of a {type(value).__name__}")
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise _ServerError(f"{key}: {exc}") from None
         hits = []
         for entry in sorted(self.datasets.values(), key=lambda e: e.get("created", 0)):
             location = self.location(entry)
-            if location["access"] == "user" and _segments(entry["path"])[1] != user:
+            if location is None or (location["access"] == "user" and location["owner"] != user):
                 continue
             metadata = entry.get("metadata") or {}
-            if all(key in metadata and metadata[key] == value for key, value in query.items()):
-                hits.append({"location": location, "metadata": metadata})
+            if _matches(query, entry["id"], location["access"], metadata):
+                location = {k: v for k, v in location.items() if k != "owner"}
+                created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(entry.get("created", 0)))
+                hits.append({"location": location, "metadata": {**metadata, "CreationDate": created}})
         return hits
 
     def _resolve(self, system: str, path: str) -> Path:
@@ -170,48 +229,97 @@ class DDIState:
 
     @staticmethod
     def _inside(root: Path, path: str) -> Path:
-        resolved = (root / path.lstrip("/")).resolve()
+        try:
+            resolved = (root / path.lstrip("/")).resolve()
+        except (ValueError, OSError) as exc:
+            raise _StageFailed(f"path {path!r}: {exc}") from None
         if not resolved.is_relative_to(root.resolve()):
             raise _StageFailed(f"path {path!r} leaves its system")
         return resolved
 
-    def _hpc_dir(self, request: StageRequest, system: str, user: str) -> Path:
-        """The HEAppE job (or task) directory an HPC-side path is relative to."""
+    def _hpc_path(self, body: dict[str, Any], system: str, user: str, path: Any) -> Path:
+        """The local path of an HPC-side path: absolute, inside one of `user`'s job directories there.
+
+        DDI staging_api.py: the server logs in to HEAppE at `heappe_url` + `/heappe/...` with the
+        user's token ("HEAppE Authentication failed" otherwise), asks it for the file transfer method
+        of `job_id` ("HEAppE job ID is invalid" when that fails), then scp's `<ServerHostname>:/` +
+        path. `task_id` is required but not used. A path without a leading `/` is relative to the
+        cluster account's home (cp_ssh.py splits on `:/`), so outside every job directory.
+        [I] fails safely: the real cp_ssh.py swallows scp errors (a refused copy may still end
+        "Transfer completed"); the sandbox fails the request instead, so a wrong path shows.
+        """
         location = next(loc for loc in self.config.locations if loc.ddi_system == system)
-        served = self.config.heappe_prefix(location)
-        if urlsplit(request.heappe_url or "").path.rstrip("/") != served:
-            raise _StageFailed(f"heappe_url {request.heappe_url!r} is not the HEAppE of {location.name}")
-        job = self.heappe.jobs.get(request.job_id or 0)
+        url = body.get("heappe_url")
+        if not isinstance(url, str) or urlsplit(url).path.rstrip("/") != self.config.heappe_prefix(location):
+            raise _StageFailed("HEAppE Authentication failed")
+        try:
+            job = self.heappe.jobs.get(int(body.get("job_id")))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            job = None
         if job is None or job["location"] != location.name or job["user"] != user:
-            raise _StageFailed(f"HEAppE job {request.job_id} does not exist at {location.name}")
-        if job["state"] == JobState.Deleted:
-            raise _StageFailed(f"HEAppE job {request.job_id} was deleted")
-        if not request.task_id:
-            return self.heappe.job_dir(job["id"])
-        if request.task_id not in {t["id"] for t in job["tasks"]}:
-            raise _StageFailed(f"task {request.task_id} is not in HEAppE job {request.job_id}")
-        return self.heappe.task_dir(job["id"], request.task_id)
+            raise _StageFailed("HEAppE job ID is invalid")
+        host = self.heappe.login_host(location)
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise _StageFailed(f"scp: {host}:/{path}: not in a HEAppE job directory of {user} (an HPC path is absolute)")
+        try:
+            resolved = Path(path).resolve()
+        except (ValueError, OSError) as exc:
+            raise _StageFailed(f"scp: {host}:/{path}: {exc}") from None
+        roots = [
+            self.heappe.job_dir(j["id"]).resolve()
+            for j in self.heappe.jobs.values()
+            if j["user"] == user and j["location"] == location.name and j["state"] != JobState.Deleted
+        ]
+        if not any(resolved.is_relative_to(root) for root in roots):
+            raise _StageFailed(f"scp: {host}:/{path}: Permission denied (not in a HEAppE job directory of {user})")
+        return resolved
 
     # -- requests ---------------------------------------------------------------------------
 
-    def validate(self, body: Any) -> StageRequest:
-        # [V] the real API requires both flags; the shared model defaults them for callers' sake.
-        missing = [flag for flag in ("encryption", "compression") if not isinstance(body, dict) or flag not in body]
-        if missing:
-            raise DDIProblem(400, f"Malformed request. Missing {' and '.join(missing)}")
-        try:
-            request = StageRequest.model_validate(body)
-        except ValidationError as exc:
-            raise DDIProblem(400, f"Malformed request. {summarize(exc)}") from None
+    def validate(self, body: Any) -> dict[str, Any]:
+        """DDI staging/staging/validate_input.py `validate_staging_input_body`, message for message.
+
+        Extra keys are ignored, as there. Paths are not checked up front (the real API concatenates
+        them verbatim); a bad one fails the request.
+        """
+        if not isinstance(body, dict):
+            # views.py `stage` assigns `data["token"]` first: a TypeError, answered as a 400.
+            kind = type(body).__name__ if body is not None else "NoneType"
+            reason = "list indices must be integers or slices, not str" if isinstance(body, list) else f"'{kind}' object does not support item assignment"
+            raise DDIProblem(400, f"Malformed request. {reason}")
         types = self.system_types()
-        for side in ("source_system", "target_system"):
-            if getattr(request, side) not in types:
-                raise DDIProblem(400, f"Malformed request. Unknown {side} {getattr(request, side)!r}")
-        if "HPC" in (types[request.source_system], types[request.target_system]) and request.job_id is None:
-            raise DDIProblem(400, "Malformed request. job_id, task_id and heappe_url are required for HPC systems")
-        if types[request.target_system] == "iRODS" and request.metadata is None:
-            raise DDIProblem(400, "Malformed request. metadata is required when the target is iRODS")
-        return request
+        if any(key not in body for key in STAGE_KEYS) or not all(
+            isinstance(body[side], str) and body[side] in types for side in ("source_system", "target_system")
+        ):
+            # A missing key, or an unknown system (`generate_config.get_type`: KeyError).
+            raise DDIProblem(400, _invalid("Input is not valid. Please check source and target information"))
+        for flag in ("encryption", "compression"):
+            if body[flag] not in ("yes", "no"):
+                raise DDIProblem(400, _invalid(f"Input is not valid. Check {flag} values. Allowed values are yes or no"))
+        source, target = types[body["source_system"]], types[body["target_system"]]
+        if "HPC" in (source, target):
+            if any(key not in body for key in HPC_KEYS):
+                raise DDIProblem(400, _invalid("Input is not valid. HEAppE job and task id are required"))
+        elif target == "iRODS":  # `elif`: metadata is not checked when a side is HPC
+            if "metadata" not in body:
+                raise DDIProblem(400, _invalid("Input is not valid. Metadata are required"))
+            error = _verify_metadata(body["metadata"])
+            if error is not None:
+                raise DDIProblem(400, f"Malformed request. {error}")
+        return body
+
+    def validate_delete(self, body: Any) -> dict[str, Any]:
+        """DDI validate_input.py `validate_deletion_input_body`; views.py `delete_copy` answers every
+        KeyError "Malformed request. Required parameters not provided" and lets anything else be a 500."""
+        if not isinstance(body, dict):
+            raise _ServerError("data['token'] assignment")
+        types = self.system_types()
+        missing = any(key not in body for key in ("target_system", "target_path"))
+        if missing or not isinstance(body["target_system"], str) or body["target_system"] not in types:
+            raise DDIProblem(400, "Malformed request. Required parameters not provided")
+        if types[body["target_system"]] == "HPC" and any(key not in body for key in HPC_KEYS):
+            raise DDIProblem(400, "Malformed request. Required parameters not provided")
+        return body
 
     def submit(self, operation: str, user: str, work: Any) -> str:
         request_id = str(uuid.uuid4())
@@ -228,75 +336,185 @@ class DDIState:
         entry["status"] = IN_PROGRESS
         self.dirty = True
         await asyncio.sleep(self.config.staging_seconds / 2)
+        partial: dict[str, Any] = {}
         try:
-            result = await asyncio.to_thread(work)  # file copies: off the event loop
+            result = await asyncio.to_thread(work, partial)  # file copies: off the event loop
         except (_StageFailed, OSError) as exc:
             entry["status"] = f"{FAILED_PREFIX}{exc}"
+            result = partial
         except Exception as exc:  # a sandbox bug must show as a failed request, not a silent hang
             logger.exception("staging request %s crashed", request_id)
             entry["status"] = f"{FAILED_PREFIX}internal sandbox error: {exc!r}"
-        else:
-            # The registry changes here, on the loop, never from the copying thread.
-            if "dataset" in result:
-                dataset = result.pop("dataset")
-                self.datasets[dataset["id"]] = dataset
-            for dataset_id in result.pop("forget", []):
-                self.datasets.pop(dataset_id, None)
+            result = partial
+        # The registry changes here, on the loop, never from the copying thread.
+        if "dataset" in result:
+            dataset = result.pop("dataset")
+            self.datasets[dataset["id"]] = dataset
+        for dataset_id in result.pop("forget", []):
+            self.datasets.pop(dataset_id, None)
+        if not entry["status"].startswith(FAILED_PREFIX):
             entry.update(result)
         self.dirty = True
 
-    def stage_work(self, request: StageRequest, user: str) -> Any:
+    def stage_work(self, body: dict[str, Any], user: str) -> Any:
         types = self.system_types()
+        source_system, target_system = body["source_system"], body["target_system"]
 
-        def side(system: str, path: str) -> Path:
+        def side(system: str, path: Any) -> Path:
             if types[system] == "HPC":
-                return self._inside(self._hpc_dir(request, system, user), path)
+                return self._hpc_path(body, system, user, path)
+            if not isinstance(path, str):
+                raise _StageFailed(f"can only concatenate str (not {type(path).__name__!r}) to str")
             return self._resolve(system, path)
 
-        def work() -> dict[str, Any]:
-            source = side(request.source_system, request.source_path)
+        def work(partial: dict[str, Any]) -> dict[str, Any]:
+            source = side(source_system, body["source_path"])
+            target_path = body["target_path"]
+            if types[target_system] == "iRODS":
+                if "metadata" not in body:
+                    # staging_api.py `nfs_to_irods` reads `input_data["metadata"]` inside the task:
+                    # an HPC -> iRODS request without it fails there (validate_input.py does not check it).
+                    raise _StageFailed("'metadata'")
+                return self._to_irods(body, source, partial)
             if not source.exists():
-                raise _StageFailed(f"source path {request.source_path!r} does not exist on {request.source_system}")
-            target = side(request.target_system, request.target_path or "")
-            dataset_id = None
-            if types[request.target_system] == "iRODS":
-                dataset_id = str(uuid.uuid4())
-                target = target / dataset_id
+                raise _StageFailed(
+                    "Dataset doesn't exist or wrong target path" if types[source_system] == "iRODS" else "Source path doesn't exist"
+                )
+            target = side(target_system, target_path)
             _copy(source, target)
-            if dataset_id is None:
-                return {"status": "Transfer completed", "target_path": request.target_path}
-            reported = f"{(request.target_path or '').strip('/')}/{dataset_id}".lstrip("/")
-            dataset = {
-                "id": dataset_id,
-                "system": request.target_system,
-                "path": reported,
-                "metadata": request.metadata.model_dump(by_alias=True) if request.metadata else {},
-                "created": time.time(),
-            }
-            return {"status": "Transfer completed", "target_path": reported, "dataset": dataset}
+            if types[target_system] == "HPC":
+                # staging_api.py `nfs_to_local_hpc`: `heappe_target + ":/" + target_path`.
+                location = next(loc for loc in self.config.locations if loc.ddi_system == target_system)
+                return {"status": "Transfer completed", "target_path": f"{self.heappe.login_host(location)}:/{target_path}"}
+            return {"status": "Transfer completed", "target_path": target_path}
 
         return work
 
-    def delete_work(self, request: DeleteRequest) -> Any:
-        if self.system_types().get(request.target_system) not in ("iRODS", "NFS"):
-            raise DDIProblem(400, f"Malformed request. Unknown target_system {request.target_system!r}")
-        doomed = "/".join(part for part in request.target_path.split("/") if part not in ("", "."))
-        if not doomed:
-            raise DDIProblem(400, f"Malformed request. Refusing to delete the root of {request.target_system}")
+    def _to_irods(self, body: dict[str, Any], source: Path, partial: dict[str, Any]) -> dict[str, Any]:
+        """DDI irods_transfer.py `initiate_staging_zone_to_irods_transfer`.
 
-        def work() -> dict[str, Any]:
-            target = self._resolve(request.target_system, request.target_path)
+        `/<zone>/` + target_path of exactly 4 `/`-parts (`/<zone>/project/proj<md5>`): a new
+        collection `<uuid1>` below it, with the metadata, created BEFORE the copy (so a failed copy
+        leaves it behind, as there); else the target collection itself, created if missing. The
+        answer is the absolute collection path, plus `/<file name>` for a single-file source.
+        """
+        system, target_path = body["target_system"], body["target_path"]
+        if not isinstance(target_path, str):
+            raise _StageFailed(f"can only concatenate str (not {type(target_path).__name__!r}) to str")
+        full = f"/{self.zone(system)}/" + target_path
+        if len(full.split("/")) == 4:
+            dataset_id = str(uuid.uuid1())
+            relative, answer = f"{target_path}/{dataset_id}", f"{full}/{dataset_id}"
+        else:
+            relative, answer = target_path, full
+        folder = self._resolve(system, relative)
+        folder.mkdir(parents=True, exist_ok=True)
+        metadata = body.get("metadata")
+        entry = {
+            "id": folder.name,
+            "system": system,
+            "path": "/".join(_segments(relative)),
+            "metadata": metadata if isinstance(metadata, dict) else {},
+            "created": time.time(),
+        }
+        known = self.datasets.get(entry["id"])
+        if self.location(entry) is not None and (known is None or known["path"] != entry["path"]):
+            partial["dataset"] = entry  # a new dataset: listed even if the copy below fails
+        if not source.exists():
+            raise _StageFailed("Source path doesn't exist")
+        _copy(source, folder)
+        if source.is_file():
+            answer = f"{answer}/{source.name}"
+        return {"status": "Transfer completed", "target_path": answer, **partial}
+
+    def delete_work(self, body: dict[str, Any], user: str) -> Any:
+        system, target_path = body["target_system"], body["target_path"]
+        kind = self.system_types()[system]
+
+        def work(partial: dict[str, Any]) -> dict[str, Any]:
+            if not isinstance(target_path, str):
+                raise _StageFailed(f"can only concatenate str (not {type(target_path).__name__!r}) to str")
+            if kind == "HPC":
+                target = self._hpc_path(body, system, user, target_path)
+                doomed_ids: list[str] = []
+            else:
+                if kind == "iRODS" and len(f"/{self.zone(system)}/{target_path}".split("/")) <= 4:
+                    # staging_api.py `delete_irods`: only paths of more than 4 parts may go.
+                    raise _StageFailed("You have no rights to delete this directory")
+                doomed = "/".join(_segments(target_path))
+                if not doomed:  # [I] sandbox safety: `delete_nfs` has no such check
+                    raise _StageFailed("You have no rights to delete this directory")
+                target = self._resolve(system, target_path)
+                doomed_ids = [  # the deleted path and everything below it
+                    dataset_id
+                    for dataset_id, entry in list(self.datasets.items())
+                    if entry["system"] == system and f"{entry['path'].strip('/')}/".startswith(f"{doomed}/")
+                ]
             if not target.exists():
-                raise _StageFailed(f"{request.target_path!r} does not exist")
+                raise _StageFailed(f"{target_path!r} does not exist")
             shutil.rmtree(target) if target.is_dir() else target.unlink()
-            gone = [  # the deleted path and everything below it
-                dataset_id
-                for dataset_id, entry in list(self.datasets.items())
-                if entry["system"] == request.target_system and f"{entry['path'].strip('/')}/".startswith(f"{doomed}/")
-            ]
-            return {"status": "Data deleted", "forget": gone}
+            return {"status": "Data deleted", "forget": doomed_ids}
 
         return work
+
+
+def _verify_metadata(metadata: Any) -> str | None:
+    """DDI staging/staging/verifyMetadata.py `verifyMetadataForUpload` (None: valid).
+
+    [I] CustomMetadata is not validated against CustomMetadataSchema here (the real one uses jsonschema).
+    """
+    if metadata is None:
+        return None
+    if not isinstance(metadata, dict):
+        return f"'{type(metadata).__name__}' object has no attribute 'get'"  # `metadata.get(...)`
+    schemas, custom = metadata.get("CustomMetadataSchema"), metadata.get("CustomMetadata")
+    if (custom is not None or schemas is not None) and not isinstance(schemas, (list, str, dict)):
+        return f"'{type(schemas).__name__}' object is not iterable"  # `enumerate(schemas)`
+    for key in SINGLE_VALUED:
+        value = metadata.get(key)
+        if value is not None and not isinstance(value, str):
+            return f"Metadata is not valid: Metadata {key} is not a string"
+    for key in MULTI_VALUED:
+        value = metadata.get(key)
+        if value is not None and not isinstance(value, list):
+            return f"Metadata is not valid: Metadata {key} is not an array"
+    for pair in metadata.get("AlternateIdentifier") or []:
+        if not isinstance(pair, list) or len(pair) != 2 or not all(isinstance(x, str) for x in pair):
+            return "Metadata is not valid: Metadata AlternateIdentifier should be an array of pairs of strings"
+    return None
+
+
+def _values(metadata: dict[str, Any], key: str) -> list[str]:
+    """The AVU values a key was stored as (DDI irods_transfer.py `set_metadata`: `str(val)` for a
+    single-valued key, one `str(element)` per element of a list)."""
+    value = metadata.get(key)
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def _matches(query: dict[str, Any], name: str, access: str, metadata: dict[str, Any]) -> bool:
+    """DDI irodsapi/demo/dataset.py `CollChecks`."""
+    for key, pattern in query.items():
+        if key in ("AlternateIdentifier", "AlternateIdentifierType"):
+            continue
+        if key == "internalID":
+            if re.search(pattern, name, re.IGNORECASE) is None:
+                return False
+        elif key == "access":
+            if pattern != access:
+                return False
+        elif key == "CustomMetadata":
+            stored = metadata.get(key)
+            if not isinstance(pattern, dict) or not isinstance(stored, dict) or any(stored.get(k) != v for k, v in pattern.items()):
+                return False
+        elif not any(re.search(pattern, value, re.IGNORECASE) for value in _values(metadata, key)):
+            return False
+    if "AlternateIdentifier" in query or "AlternateIdentifierType" in query:
+        identifier, kind = query.get("AlternateIdentifier", ""), query.get("AlternateIdentifierType", "")
+        pairs = [p for p in metadata.get("AlternateIdentifier") or [] if isinstance(p, list) and len(p) == 2]
+        return any(re.search(kind, str(p[0])) and re.search(identifier, str(p[1])) for p in pairs)
+    return True
 
 
 def _segments(path: str) -> list[str]:
@@ -312,98 +530,135 @@ def _copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target / source.name)
 
 
-def _handler(state: DDIState) -> Any:
-    """A decorator: the route answers for the bearer token's user, and `DDIProblem`s in the API's shape."""
+def _bearer_user(state: DDIState, request: Request, *, stage: bool = False, dataset: bool = False) -> str:
+    """The bearer token's user, refused as each API refuses it.
 
-    def bearer_user(request: Request) -> str:
-        header = request.headers.get("authorization", "")
-        if not header.lower().startswith("bearer "):
-            raise DDIProblem(401, "No Authorization header or wrong format")
-        claims = state.aai.verify_access(header[7:].strip())
-        if claims is None:
-            raise DDIProblem(401, "Inactive token")
-        return claims["preferred_username"]
-
-    def handler(fn: Any) -> Any:
-        async def wrapped(request: Request) -> JSONResponse:
-            try:
-                user = bearer_user(request)
-                status, body = await fn(request, user, **request.path_params)
-                return JSONResponse(body, status_code=status)
-            except DDIProblem as problem:
-                return problem.response()
-
-        wrapped.__name__ = fn.__name__
-        return wrapped
-
-    return handler
+    Staging `/stage` (DDI views.py `stage`): `request.headers.get('Authorization').split(" ")[1]`
+    inside `except Exception` -> a 400 naming the Python error; `/delete`: 401 "No Authorization
+    header or wrong format". Dataset API (DDI irodsapi/demo/utils.py `DecodeToken`): 401
+    `{"errorString": "Invalid Authorization"}`. A rejected token: 401 "Inactive token"
+    (staging/staging/utils.py `getDDIAttributes`).
+    """
+    header = request.headers.get("authorization")
+    parts = header.split(" ") if header is not None else None
+    if parts is None or len(parts) < 2:
+        if dataset:
+            raise DDIProblem(401, "Invalid Authorization", with_status=False)
+        if stage:
+            reason = "'NoneType' object has no attribute 'split'" if parts is None else "list index out of range"
+            raise DDIProblem(400, f"Malformed request. {reason}")
+        raise DDIProblem(401, "No Authorization header or wrong format")
+    claims = state.aai.verify_access(parts[1].strip())
+    if claims is None:
+        raise DDIProblem(401, "Inactive token", with_status=not dataset)
+    return claims["preferred_username"]
 
 
-async def json_body(request: Request) -> Any:
+def _handler(fn: Any) -> Any:
+    """A decorator: `DDIProblem`s in the API's shape, `_ServerError` as Django's 500 page."""
+
+    async def wrapped(request: Request) -> Any:
+        try:
+            status, body = await fn(request, **request.path_params)
+            return JSONResponse(body, status_code=status)
+        except DDIProblem as problem:
+            return problem.response()
+        except _ServerError:
+            return HTMLResponse(DJANGO_500, status_code=500)
+
+    wrapped.__name__ = fn.__name__
+    return wrapped
+
+
+async def json_body(request: Request, *, dataset: bool = False) -> Any:
     try:
-        return json.loads(await request.body() or b"null")
+        return json.loads(await request.body())
     except ValueError:
-        raise DDIProblem(400, "Malformed request. The body is not JSON") from None
+        # DDI errors.py / irodsapi utils.py `MalformedRequest("Invalid JSON")`.
+        raise DDIProblem(400, "Malformed request. Invalid JSON", with_status=not dataset) from None
 
 
 def ddi_router(state: DDIState) -> APIRouter:
     router = APIRouter(prefix="/staging")
-    handler = _handler(state)
 
     @router.get("/", response_class=PlainTextResponse)
     async def welcome() -> str:
-        return "Welcome to the LEXIS staging API (sandbox)"
+        return "Welcome to the staging api"  # DDI views.py `index`
 
-    @handler
-    async def info(request: Request, user: str) -> tuple[int, Any]:
-        return 200, sorted(state.system_types())
+    @_handler
+    async def info(request: Request) -> tuple[int, Any]:
+        return 200, sorted(state.system_types())  # DDI views.py `get_targets`: no auth at all
 
-    @handler
-    async def stage(request: Request, user: str) -> tuple[int, Any]:
-        body = state.validate(await json_body(request))
+    @_handler
+    async def stage(request: Request) -> tuple[int, Any]:
+        raw = await json_body(request)  # views.py: the body is parsed before the token is read
+        user = _bearer_user(state, request, stage=True)
+        body = state.validate(raw)
         return 201, {"request_id": state.submit("stage", user, state.stage_work(body, user))}
 
-    @handler
-    async def delete(request: Request, user: str) -> tuple[int, Any]:
-        try:
-            body = DeleteRequest.model_validate(await json_body(request))
-        except ValidationError:
-            raise DDIProblem(400, "Malformed request. target_system and target_path are required") from None
-        return 201, {"request_id": state.submit("delete", user, state.delete_work(body))}
+    @_handler
+    async def delete(request: Request) -> tuple[int, Any]:
+        raw = await json_body(request)
+        user = _bearer_user(state, request)
+        body = state.validate_delete(raw)
+        return 201, {"request_id": state.submit("delete", user, state.delete_work(body, user))}
 
-    def status_of(operation: str) -> Any:
-        @handler
-        async def status(request: Request, user: str, request_id: str) -> tuple[int, Any]:
+    @_handler
+    async def delete_other_method(request: Request) -> tuple[int, Any]:
+        # views.py `delete_copy`: `if request.method == 'DELETE':` and no else, so the view
+        # returns None and Django answers 500.
+        raise _ServerError("delete_copy returned None")
+
+    @_handler
+    async def stage_other_method(request: Request) -> tuple[int, Any]:
+        raise DDIProblem(405, "Method Not Allowed")  # views.py `stage`: `return errors.E405()`
+
+    def status_of(operation: str, completed: str) -> Any:
+        @_handler
+        async def status(request: Request, request_id: str) -> tuple[int, Any]:
+            # DDI views.py `check_status` / `check_deletion_status`: no token is read; an unknown
+            # id is a PENDING Celery task; completed is worded per endpoint.
             entry = state.requests.get(request_id)
-            if entry is None or entry["operation"] != operation or entry["user"] != user:
-                return 200, {"status": QUEUED}  # as Celery: unknown ids look queued
-            return 200, {k: v for k, v in entry.items() if k in ("status", "target_path")}
+            if entry is None:
+                return 200, {"status": QUEUED}
+            answer = {"status": completed if entry["status"] in COMPLETED_STATUSES else entry["status"]}
+            if operation == "stage" and entry["status"] in COMPLETED_STATUSES and entry.get("target_path") is not None:
+                answer["target_path"] = entry["target_path"]
+            return 200, answer
 
         return status
 
     router.add_api_route("/info", info, methods=["GET"])
     router.add_api_route("/stage", stage, methods=["POST"])
-    router.add_api_route("/stage/{request_id}", status_of("stage"), methods=["GET"])
-    router.add_api_route("/delete", delete, methods=["POST", "DELETE"])
-    router.add_api_route("/delete/{request_id}", status_of("delete"), methods=["GET"])
+    router.add_api_route("/stage", stage_other_method, methods=["GET", "PUT", "PATCH", "DELETE"])
+    router.add_api_route("/stage/{request_id}", status_of("stage", "Transfer completed"), methods=["GET"])
+    router.add_api_route("/delete", delete, methods=["DELETE"])
+    router.add_api_route("/delete", delete_other_method, methods=["POST", "GET", "PUT", "PATCH"])
+    router.add_api_route("/delete/{request_id}", status_of("delete", "Data deleted"), methods=["GET"])
     return router
 
 
 def dataset_router(state: DDIState) -> APIRouter:
     """The dataset API's metadata search, beside the staging API (`/dataset` next to `/staging`).
 
-    Errors in the staging API's shape (`{"status", "errorString"}`) [I: the dataset API's own
-    error shape is not pinned down].
+    Error bodies are the dataset API's own, `{"errorString": ...}` without `status`
+    (DDI irodsapi/demo/utils.py). No hits is `200 []` (DDI irodsapi/demo/dataset.py `SearchMeta`).
     """
     router = APIRouter(prefix="/dataset")
-    handler = _handler(state)
 
-    @handler
-    async def search_metadata(request: Request, user: str) -> tuple[int, Any]:
-        query = await json_body(request)
-        if not isinstance(query, dict):
-            raise DDIProblem(400, "Malformed request. The body must be a JSON object of metadata")
+    @_handler
+    async def search_metadata(request: Request) -> tuple[int, Any]:
+        user = _bearer_user(state, request, dataset=True)  # `GetUserAndTokenAPI` comes first
+        query = await json_body(request, dataset=True)
         return 200, state.search(query, user)
 
+    @_handler
+    async def search_other_method(request: Request) -> tuple[int, Any]:
+        _bearer_user(state, request, dataset=True)
+        # dataset.py `SearchMeta`: neither POST nor DELETE -> E405 (irodsapi/demo/utils.py).
+        raise DDIProblem(405, "Method Not Allowed", with_status=False)
+
     router.add_api_route("/search/metadata", search_metadata, methods=["POST"])
+    # [I] DELETE (which deletes every match on the real API) is not emulated: routing answers 405.
+    router.add_api_route("/search/metadata", search_other_method, methods=["GET", "PUT", "PATCH"])
     return router

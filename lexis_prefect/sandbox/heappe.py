@@ -52,6 +52,8 @@ __all__ = ["HEAppEProblem", "HEAppEState", "heappe_router"]
 
 logger = logging.getLogger("lexis_prefect.sandbox")
 _ACTIVE = (JobState.Submitted, JobState.Queued, JobState.Running)
+#: HEAppE BusinessLogicConfiguration.GeneratedFileTransferKeyLimitPerJob default (V6.3.2 appsettings.example.json).
+_TRANSFER_KEY_LIMIT = 5
 _CHUNK = 1 << 20  # at most 1 MiB of a file per tail call; the offset says where to go on
 
 
@@ -309,6 +311,61 @@ class HEAppEState:
 
     def job_dir(self, job_id: int) -> Path:
         return self.jobs_dir / str(job_id)
+
+    # -- file transfer (RequestFileTransfer / CloseFileTransfer) ----------------------------
+
+    def login_host(self, location: SandboxLocation) -> str:
+        """The cluster's login host name, HEAppE's `ServerHostname` (a name, nothing listens there)."""
+        return f"login.{location.slug}.sandbox"
+
+    def request_file_transfer(self, location: SandboxLocation, job: dict[str, Any]) -> dict[str, Any]:
+        """`FileTransferMethodExt` for the job, with a fresh temporary key pair (a dummy, never a real key).
+
+        HEAppE V6.3.2 BusinessLogicTier/Logic/FileTransfer/FileTransferLogic.cs `GetFileTransferMethod`:
+        SharedBasepath = the job's directory (FileSystemUtils.GetJobClusterDirectoryPath), here its
+        absolute path; more than `GeneratedFileTransferKeyLimitPerJob` (5) keys ever issued for the job
+        is `FileTransferTemporaryKeyException("SshKeyGenerationLimit")`, an ExternalException: 502
+        "External Service Error" in V6.3.2's RestApi/ExceptionMiddleware.cs (500 before V6.3).
+        """
+        keys = job.setdefault("transfer_keys", [])
+        if len(keys) > _TRANSFER_KEY_LIMIT:
+            raise HEAppEProblem(
+                502, "External Service Error", "The maximum limit for the number of generated file transfer ssh keys was reached."
+            )
+        public_key = f"ssh-ed25519 SANDBOX-DUMMY-{uuid.uuid4().hex} sandbox"
+        keys.append({"public_key": public_key, "open": True})
+        self.dirty = True
+        return {
+            "Id": location.cluster_id,
+            "ServerHostname": self.login_host(location),
+            "SharedBasepath": str(self.job_dir(job["id"]).resolve()),
+            "Protocol": 2,  # FileTransferProtocolExt.SftpScp
+            "Port": 22,
+            "Credentials": {
+                "Username": job["user"],
+                "Password": None,
+                "CipherType": 6,  # FileTransferCipherTypeExt.Ed25519
+                "CredentialsAuthType": 4,  # ClusterAuthenticationCredentialsAuthTypeExt.PrivateKey
+                "PrivateKey": f"-----BEGIN SANDBOX DUMMY KEY-----\n{uuid.uuid4().hex}\n-----END SANDBOX DUMMY KEY-----",
+                "PrivateKeyCertificate": None,
+                "PublicKey": public_key,
+                "Passphrase": None,
+            },
+        }
+
+    def close_file_transfer(self, job: dict[str, Any], public_key: Any) -> None:
+        """HEAppE RestApi/InputValidator/FileTransferValidator.cs: empty key -> "PublicKey must be set" (404);
+        FileTransferLogic.EndFileTransfer: a key not issued (or already closed) for the job ->
+        `PublicKeyMismatch`, an ExternalException (502 in V6.3.2)."""
+        if not isinstance(public_key, str) or not public_key:
+            raise HEAppEProblem(404, "Validation Problem", "PublicKey must be set")
+        key = next((k for k in job.get("transfer_keys", []) if k["open"] and k["public_key"] == public_key), None)
+        if key is None:
+            raise HEAppEProblem(
+                502, "External Service Error", "The direct transfer could not be finished due to a public key mismatch."
+            )
+        key["open"] = False
+        self.dirty = True
 
     def _exit_file(self, task: dict[str, Any]) -> Path:
         return self.control_dir / f"{task['id']}.exit"
@@ -676,6 +733,17 @@ def heappe_router(state: HEAppEState, location: SandboxLocation, prefix: str) ->
         body, job = await job_from_body(request, DownloadFileRequest)
         return state.download(job, body.relative_file_path)
 
+    @handler
+    async def request_file_transfer(request: Request) -> Any:
+        _, job = await job_from_body(request, JobRequest)
+        return state.request_file_transfer(location, job)
+
+    @handler
+    async def close_file_transfer(request: Request) -> Any:
+        _, job = await job_from_body(request, JobRequest)
+        state.close_file_transfer(job, _casefold_keys(await _body(request, None)).get("publickey"))
+        return "File transfer closed"  # V6.0.0+ FileTransferController.CloseFileTransfer
+
     routes = [
         ("POST", "UserAndLimitationManagement/AuthenticateLexisToken", authenticate),
         ("POST", "UserAndLimitationManagement/AuthenticateUserOpenId", authenticate),
@@ -689,6 +757,9 @@ def heappe_router(state: HEAppEState, location: SandboxLocation, prefix: str) ->
         ("POST", "FileTransfer/DownloadPartsOfJobFilesFromCluster", file_parts),
         ("GET", "FileTransfer/ListChangedFilesForJob", changed_files),
         ("POST", "FileTransfer/DownloadFileFromCluster", download_file),
+        # HEAppE V4.3.0..V6.3.2 FileTransferController.cs (<= V3.1.1: GetFileTransferMethod / EndFileTransfer).
+        ("POST", "FileTransfer/RequestFileTransfer", request_file_transfer),
+        ("POST", "FileTransfer/CloseFileTransfer", close_file_transfer),
     ]
     for method, path, endpoint in routes:
         router.add_api_route(f"/{path}", endpoint, methods=[method])

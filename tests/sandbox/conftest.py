@@ -65,13 +65,18 @@ class Kit:
         system = next(loc["ddi_system"] for loc in self.sandbox.control("GET", "config")["locations"] if loc["name"] == self.location)
         return {"heappe_url": self.sandbox.heappe_url(self.location), "job_id": job.id, "task_id": job.tasks[0].id, "system": system}
 
+    async def job_path(self, job: SubmittedJobInfo, relative: str = ".") -> str:
+        """The absolute cluster path of `relative` in the job's first task directory, as a job step sends it:
+        HPC paths are absolute (ddi-service-apis 9e96c41 staging_api.py), below HEAppE's SharedBasepath."""
+        return (await self.heappe.job_directory(job.id)).task_path(job.tasks[0].id, relative)
+
     async def stage_in(self, job: SubmittedJobInfo, target_path: str = "inputs") -> str:
         hpc = self.hpc_side(job)
         request = StageRequest(
             source_system="your-resource",
             source_path=dataset_path(DEMO_DATASET_ID, "myproject"),
             target_system=hpc.pop("system"),
-            target_path=target_path,
+            target_path=await self.job_path(job, target_path),
             **hpc,
         )
         return await self.ddi.stage(request)
@@ -80,7 +85,7 @@ class Kit:
         hpc = self.hpc_side(job)
         request = StageRequest(
             source_system=hpc.pop("system"),
-            source_path=source_path,
+            source_path=await self.job_path(job, source_path),
             target_system="your-resource",
             target_path=zone_path("project", "myproject"),
             metadata=DatasetMetadata(title="sandbox output"),

@@ -242,13 +242,15 @@ async def test_full_run_completes_through_errors_and_drops(sb):
             job = await create_once(heappe, spec)
             task_id = job.tasks[0].id
             hpc = {"heappe_url": sb.heappe_url(), "job_id": job.id, "task_id": task_id}
+            # HPC paths are absolute on the cluster, below HEAppE's SharedBasepath (the job directory).
+            directory = await until_answered(lambda: heappe.job_directory(job.id))
             await stage(
                 ddi,
                 StageRequest(
                     source_system="your-resource",
                     source_path=dataset_path(DEMO_DATASET_ID, "myproject"),
                     target_system="karolina_scratch",
-                    target_path="inputs",
+                    target_path=directory.task_path(task_id, "inputs"),
                     **hpc,
                 ),
             )
@@ -258,7 +260,7 @@ async def test_full_run_completes_through_errors_and_drops(sb):
                 ddi,
                 StageRequest(
                     source_system="karolina_scratch",
-                    source_path="results",
+                    source_path=directory.task_path(task_id, "results"),
                     target_system="your-resource",
                     target_path=zone_path("project", "myproject"),
                     metadata=DatasetMetadata(title="through faults"),
@@ -288,6 +290,8 @@ def test_faulted_create_job_leaves_only_complete_jobs(sb):
         "ClusterNodeTypeId": node_type["Id"],
         "CommandTemplateId": node_type["Projects"][0]["CommandTemplates"][0]["Id"],
         "TemplateParameterValues": [{"CommandParameterIdentifier": "input_param", "ParameterValue": "x"}],
+        "ProgressFile": "progress.txt",  # required by HEAppE's JobManagementValidator
+        "LogFile": "log.txt",
     }
     spec = {
         "Name": name,

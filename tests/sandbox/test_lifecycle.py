@@ -15,8 +15,9 @@ import pytest
 from pydantic import SecretStr
 
 from lexis_prefect import AAIClient, AuthenticationError, DDIStagingClient, HEAppEClient
-from lexis_prefect.models import FileType, JobState, SubmittedJobInfo, TaskFileOffset, TaskState
+from lexis_prefect.models import FileType, JobState, StageRequest, SubmittedJobInfo, TaskFileOffset, TaskState
 from lexis_prefect.sandbox import SandboxProcess
+from lexis_prefect.models.ddi import zone_path
 from tests.sandbox.conftest import FAST_POLL, FAST_RETRY, Kit, login
 
 
@@ -58,8 +59,10 @@ async def test_token_lifecycle_with_expiry_refresh_and_offline_exchange():
             async with DDIStagingClient(sb.staging_url, tokens.access_token, retry=FAST_RETRY) as ddi:
                 assert "your-resource" in await ddi.info()
                 await asyncio.sleep(2.5)
+                # `/info` reads no token (ddi-service-apis 9e96c41 views.py `get_targets`); `/stage` does.
+                expired = StageRequest(source_system="your-resource", source_path="a", target_system="it4i_iRODS", target_path="b")
                 with pytest.raises(AuthenticationError, match="Inactive token"):
-                    await ddi.info()
+                    await ddi.stage(expired)
             with pytest.raises(AuthenticationError, match="invalid_token"):
                 await aai.exchange_token(tokens.access_token)  # an expired subject token
             renewed = await aai.refresh(offline)  # the offline token outlives its access tokens
@@ -82,7 +85,10 @@ async def test_stage_in_run_tail_and_stage_out(kit: Kit):
     job = await kit.create(name="full-run")
     assert job.state is JobState.Configuring
     staged = await kit.ddi.wait(await kit.stage_in(job), poll=FAST_POLL)
-    assert staged.status == "Transfer completed" and staged.target_path == "inputs"
+    directory = await kit.heappe.job_directory(job.id)
+    # ddi-service-apis 9e96c41 staging_api.py `nfs_to_local_hpc`: `ServerHostname + ":/" + target_path`.
+    assert staged.status == "Transfer completed"
+    assert staged.target_path == f"{directory.server_hostname}:/{directory.task_path(job.tasks[0].id, 'inputs')}"
 
     submitted = await kit.heappe.submit_job(job.id)
     assert submitted.state is JobState.Submitted
@@ -97,7 +103,8 @@ async def test_stage_in_run_tail_and_stage_out(kit: Kit):
 
     out = await kit.ddi.wait(await kit.stage_out(job), poll=FAST_POLL)
     dataset_id = out.target_path.rsplit("/", 1)[-1]
-    assert out.target_path.startswith("project/proj")
+    # irods_transfer.py: a new `<uuid1>` collection below `/<zone>/project/proj<md5>`, answered absolute.
+    assert out.target_path == f"/YOURLOCATIONLexisZone/{zone_path('project', 'myproject')}/{dataset_id}"
     assert kit.sandbox.dataset_files(dataset_id) == {"result.txt": "result for sandbox\n"}
     assert await kit.heappe.download_file(job.id, f"{job.tasks[0].id}/results/result.txt") == b"result for sandbox\n"
 
