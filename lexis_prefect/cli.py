@@ -104,6 +104,12 @@ def sandbox(
     state_dir: Annotated[Optional[Path], typer.Option(help="Keep jobs, tokens and datasets here across restarts.")] = None,  # noqa: UP007
     data_dir: Annotated[Optional[Path], typer.Option(help="Datasets and job directories (default: a temp dir).")] = None,  # noqa: UP007
     log_requests: Annotated[bool, typer.Option(help="Log method, path, status and latency of each call.")] = False,
+    heappe_version: Annotated[
+        str, typer.Option(help="HEAppE version emulated: 4.3, 5.0, 6.0 or 6.3 (V6.3.2).", envvar="LEXIS_SANDBOX_HEAPPE_VERSION")
+    ] = "6.3",
+    heappe_bearer: Annotated[
+        bool, typer.Option(help="HEAppE's LEXIS bearer mode (6.x from 6.1): calls carry Authorization: Bearer <token>.")
+    ] = False,
     ready_file: Annotated[Optional[Path], typer.Option(hidden=True)] = None,  # noqa: UP007
 ) -> None:
     """Run the LEXIS sandbox (AAI, DDI staging, HEAppE on one loopback port) in the foreground."""
@@ -134,6 +140,8 @@ def sandbox(
             state_dir=state_dir,
             data_dir=data_dir,
             log_requests=log_requests,
+            heappe_version=heappe_version,
+            heappe_bearer=heappe_bearer,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None

@@ -147,6 +147,12 @@ class SandboxConfig(_Config):
     state_dir: Path | None = Field(default=None, description="Keep jobs, tokens and datasets across restarts.")
     faults: FaultConfig = Field(default_factory=FaultConfig)
     log_requests: bool = False
+    heappe_version: Literal["4.3", "5.0", "6.0", "6.3"] = Field(
+        default="6.3", description="HEAppE tag emulated (V4.3.0, V5.0.0, V6.0.0, V6.3.2): sandbox/heappe_versions.py."
+    )
+    heappe_bearer: bool = Field(
+        default=False, description="HEAppE's LEXIS bearer mode (from V6.1): calls carry `Authorization: Bearer`."
+    )
 
     @model_validator(mode="after")
     def _unique_names(self) -> SandboxConfig:
@@ -160,6 +166,8 @@ class SandboxConfig(_Config):
                 raise ValueError(f"duplicate {what} in the sandbox configuration: {names}")
         if not self.locations:
             raise ValueError("the sandbox needs at least one location")
+        if self.heappe_bearer and self.heappe_version not in ("6.3",):
+            raise ValueError(f"HEAppE {self.heappe_version} has no bearer mode (it exists from 6.1 on)")
         return self
 
     def location(self, name: str) -> SandboxLocation | None:

@@ -18,11 +18,12 @@ import signal
 import subprocess
 import time
 import uuid
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, get_args
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 
 from lexis_prefect.models.heappe import (
@@ -38,7 +39,6 @@ from lexis_prefect.models.heappe import (
     JobRequest,
     JobSpecification,
     JobState,
-    ProblemDetails,
     Project,
     SubmitJobRequest,
     SubmittedJobInfo,
@@ -46,7 +46,10 @@ from lexis_prefect.models.heappe import (
 )
 from lexis_prefect.models.validation import summarize
 from lexis_prefect.sandbox.aai import AAIState
+from lexis_prefect.sandbox import heappe_rules as rules
 from lexis_prefect.sandbox.config import SandboxConfig, SandboxLocation
+from lexis_prefect.sandbox.heappe_rules import HEAppEProblem
+from lexis_prefect.sandbox.heappe_versions import profile as heappe_profile
 
 __all__ = ["HEAppEProblem", "HEAppEState", "heappe_router"]
 
@@ -54,22 +57,6 @@ logger = logging.getLogger("lexis_prefect.sandbox")
 _ACTIVE = (JobState.Submitted, JobState.Queued, JobState.Running)
 #: HEAppE BusinessLogicConfiguration.GeneratedFileTransferKeyLimitPerJob default (V6.3.2 appsettings.example.json).
 _TRANSFER_KEY_LIMIT = 5
-_CHUNK = 1 << 20  # at most 1 MiB of a file per tail call; the offset says where to go on
-
-
-class HEAppEProblem(Exception):
-    """An RFC 7807 answer, titled as HEAppE's exception middleware titles them."""
-
-    def __init__(self, status: int, title: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status, self.title, self.detail = status, title, detail
-
-    def response(self) -> JSONResponse:
-        return JSONResponse(
-            ProblemDetails(title=self.title, detail=self.detail, status=self.status).model_dump(by_alias=True),
-            status_code=self.status,
-            media_type="application/problem+json",
-        )
 
 
 def _now() -> float:
@@ -85,6 +72,7 @@ class HEAppEState:
 
     def __init__(self, config: SandboxConfig, aai: AAIState, data_dir: Path) -> None:
         self.config = config
+        self.profile = heappe_profile(config.heappe_version)  # what the emulated HEAppE tag does (heappe_rules.py)
         self.aai = aai
         self.jobs_dir = data_dir / "jobs"
         self.control_dir = data_dir / "control"
@@ -113,27 +101,47 @@ class HEAppEState:
     def node_type_id(self, location: SandboxLocation, index: int) -> int:
         return location.cluster_id * 100 + index + 1
 
-    def template_id(self, name: str) -> int:
-        return next(i for i, t in enumerate(self.config.templates, start=1) if t.name == name)
+    def templates(self, location: SandboxLocation) -> dict[int, tuple[int, Any]]:
+        """Template id -> (node type id, definition). A HEAppE command template belongs to one node
+        type (CommandTemplate.ClusterNodeTypeId), so each node type has its own copy of each template."""
+        return {
+            self.node_type_id(location, i) * 100 + j + 1: (self.node_type_id(location, i), t)
+            for i in range(len(location.node_types))
+            for j, t in enumerate(self.config.templates)
+        }
+
+    def catalogue(self, location: SandboxLocation) -> rules.Catalogue:
+        node_types = {
+            self.node_type_id(location, i): rules.NodeTypeInfo(self.node_type_id(location, i), nt.max_walltime, location.cluster_id)
+            for i, nt in enumerate(location.node_types)
+        }
+        templates = {tid: rules.TemplateInfo(tid, nid, tuple(t.parameters)) for tid, (nid, t) in self.templates(location).items()}
+        projects = tuple(self.config.projects.values())
+        return rules.Catalogue(location.cluster_id, (location.cluster_id,), node_types, templates, projects, projects)
 
     def clusters(self, location: SandboxLocation) -> list[ClusterInfo]:
-        templates = [
-            CommandTemplate(
-                id=self.template_id(t.name),
-                name=t.name,
-                description=t.description,
-                is_generic=False,
-                is_enabled=True,
-                template_parameters=[CommandTemplateParameter(identifier=p) for p in t.parameters],
-            )
-            for t in self.config.templates
-        ]
+        def templates(node_type_id: int) -> list[CommandTemplate]:
+            return [
+                CommandTemplate(
+                    id=tid,
+                    name=t.name,
+                    description=t.description,
+                    is_generic=False,
+                    is_enabled=True,
+                    template_parameters=[CommandTemplateParameter(identifier=p) for p in t.parameters],
+                )
+                for tid, (nid, t) in self.templates(location).items()
+                if nid == node_type_id
+            ]
+
         # LEXIS projects are registered in HEAppE with the location's resource name as their
         # AccountingString (HEAppE's GetOrRegisterLexisCredentials matches them so, ignoring case).
-        projects = [
-            Project(id=pid, name=name, accounting_string=location.resource, command_templates=templates)
-            for name, pid in self.config.projects.items()
-        ]
+        def projects(node_type_id: int) -> list[Project]:
+            return [
+                Project(id=pid, name=name, accounting_string=location.resource, command_templates=templates(node_type_id))
+                for name, pid in self.config.projects.items()
+            ]
+
         node_types = [
             ClusterNodeType(
                 id=self.node_type_id(location, i),
@@ -144,7 +152,7 @@ class HEAppEState:
                 max_walltime=nt.max_walltime,
                 file_transfer_method_id=location.cluster_id,
                 queue=nt.name,
-                projects=projects,
+                projects=projects(self.node_type_id(location, i)),
             )
             for i, nt in enumerate(location.node_types)
         ]
@@ -162,27 +170,37 @@ class HEAppEState:
     # -- sessions ---------------------------------------------------------------------------
 
     def authenticate(self, location: SandboxLocation, body: Any) -> str:
-        credentials = _casefold_keys(body).get("credentials") if isinstance(body, dict) else None
-        credentials = _casefold_keys(credentials) if isinstance(credentials, dict) else {}
-        username, token = credentials.get("username"), credentials.get("openidaccesstoken")
-        if not isinstance(username, str) or not isinstance(token, str):
-            raise HEAppEProblem(400, "Invalid Request", "Credentials need UserName and OpenIdAccessToken")
-        claims = self.aai.verify_access(token)
-        if claims is None or claims.get("preferred_username") != username:
-            raise HEAppEProblem(401, "Unauthorized Access", "The LEXIS token is invalid, expired, or not the user's")
+        # HEAppE (all tags) asks UserOrg who the token's owner is; the UserName sent is only logged.
+        # No Credentials object: a NullReferenceException in the service, a 500 (heappe_rules.internal).
+        credentials = rules.get(body, "Credentials")
+        if not isinstance(credentials, dict):
+            raise rules.internal()
+        claims = self.token_user(rules.get(credentials, "OpenIdAccessToken"))
+        if claims is None:
+            raise rules.invalid_token(self.profile)
         code = str(uuid.uuid4())
         self.sessions[code] = {
-            "user": username,
+            "user": claims,
             "location": location.name,
             "expires_at": _now() + self.config.session_lifetime_seconds,
         }
         self.dirty = True
         return code
 
+    def token_user(self, token: Any) -> str | None:
+        """The LEXIS user of a live access token (HEAppE asks UserOrg; the sandbox asks its AAI)."""
+        claims = self.aai.verify_access(token) if isinstance(token, str) else None
+        return None if claims is None else claims.get("preferred_username")
+
     def user(self, location: SandboxLocation, code: str | None) -> str:
-        session = self.sessions.get(code or "")
-        if session is None or session["location"] != location.name or session["expires_at"] <= _now():
-            raise HEAppEProblem(401, "Session Code Authentication Problem", "Session code is invalid or expired")
+        session = self.sessions.get(code) if isinstance(code, str) else None
+        if session is None or session["location"] != location.name:
+            raise rules.unknown_session(self.profile, code)
+        if session["expires_at"] <= _now():
+            expired = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(session["expires_at"]))
+            raise rules.expired_session(str(code), expired)
+        # Sliding expiry: each use sets the session's LastAccessTime (UserAndLimitationManagementLogic, all tags).
+        session["expires_at"] = _now() + self.config.session_lifetime_seconds
         return session["user"]
 
     # -- jobs -------------------------------------------------------------------------------
@@ -190,16 +208,13 @@ class HEAppEState:
     def job(self, location: SandboxLocation, user: str, job_id: int) -> dict[str, Any]:
         job = self.jobs.get(job_id)
         if job is None or job["location"] != location.name:
-            raise HEAppEProblem(404, "Validation Problem", f"Job {job_id} does not exist")
+            raise rules.unknown_job(job_id)
         if job["user"] != user:
-            raise HEAppEProblem(401, "Session Code Authentication Problem", f"User is not authorized for job {job_id}")
+            raise rules.foreign_job(self.profile, user, job_id)
         return job
 
     def create(self, location: SandboxLocation, user: str, spec: JobSpecification) -> dict[str, Any]:
-        if spec.cluster_id != location.cluster_id:
-            raise HEAppEProblem(404, "Validation Problem", f"ClusterId {spec.cluster_id} is not served here")
-        if spec.project_id not in self.config.projects.values():
-            raise HEAppEProblem(404, "Validation Problem", f"ProjectId {spec.project_id} does not exist")
+        """A job from a spec `rules.business_create_job` has accepted."""
         job_id = self._new_id()
         tasks = [self._task(location, job_id, task) for task in spec.tasks]
         job = {
@@ -222,27 +237,14 @@ class HEAppEState:
         return job
 
     def _task(self, location: SandboxLocation, job_id: int, task: Any) -> dict[str, Any]:
-        node_types = {self.node_type_id(location, i): nt for i, nt in enumerate(location.node_types)}
-        node_type = node_types.get(task.cluster_node_type_id)
-        if node_type is None:
-            raise HEAppEProblem(404, "Validation Problem", f"ClusterNodeTypeId {task.cluster_node_type_id} does not exist")
-        templates = {self.template_id(t.name): t for t in self.config.templates}
-        template = templates.get(task.command_template_id)
-        if template is None:
-            raise HEAppEProblem(404, "Validation Problem", f"CommandTemplateId {task.command_template_id} does not exist")
-        values = {v.command_parameter_identifier: v.parameter_value for v in task.template_parameter_values}
-        unknown, missing = set(values) - set(template.parameters), set(template.parameters) - set(values)
-        if unknown or missing:
-            raise HEAppEProblem(
-                404,
-                "Validation Problem",
-                f"Template {template.name} takes parameters {template.parameters}; "
-                f"unknown: {sorted(unknown)}, missing: {sorted(missing)}",
-            )
-        if task.max_cores > node_type.cores_per_node * node_type.number_of_nodes:
-            raise HEAppEProblem(404, "Validation Problem", f"MaxCores {task.max_cores} exceeds node type {node_type.name}")
-        if task.walltime_limit > node_type.max_walltime:
-            raise HEAppEProblem(404, "Validation Problem", f"WalltimeLimit {task.walltime_limit} exceeds {node_type.max_walltime}")
+        # The node type, template, parameters and walltime were checked by rules.business_create_job;
+        # values of identifiers the template does not declare are not refused by HEAppE, only unused.
+        _, template = self.templates(location)[task.command_template_id]
+        values = {
+            v.command_parameter_identifier: v.parameter_value
+            for v in task.template_parameter_values
+            if v.command_parameter_identifier in template.parameters
+        }
         files = {
             FileType.StandardOutputFile: task.standard_output_file,
             FileType.StandardErrorFile: task.standard_error_file,
@@ -267,8 +269,7 @@ class HEAppEState:
         }
 
     def submit(self, job: dict[str, Any]) -> None:
-        if job["state"] != JobState.Configuring:
-            raise HEAppEProblem(400, "Invalid Request", f"Job {job['id']} is {JobState(job['state']).name}, not Configuring")
+        rules.check_submit(job["state"])
         job["state"] = int(JobState.Submitted)
         job["submitted"] = _now()
         for task in job["tasks"]:
@@ -276,18 +277,17 @@ class HEAppEState:
         self.dirty = True
 
     def cancel(self, job: dict[str, Any]) -> None:
-        if job["state"] not in _ACTIVE:
-            raise HEAppEProblem(
-                400, "Invalid Request", f"Job {job['id']} is {JobState(job['state']).name}; only submitted, queued or running jobs can be canceled"
-            )
-        self._stop(job, JobState.Canceled, "canceled by the user")
+        rules.check_cancel(self.profile, job["id"], job["state"])
+        if job["state"] in (JobState.Configuring, JobState.WaitingForServiceAccount):
+            for task in job["tasks"]:
+                task["state"] = int(TaskState.Canceled)
+        self._stop(job, JobState.Canceled, "Job cancelled manually by the client.")
 
     def delete(self, job: dict[str, Any]) -> None:
-        if job["state"] == JobState.Deleted:
-            raise HEAppEProblem(400, "Invalid Request", "Job was not deleted")
-        if job["state"] in _ACTIVE:
-            self._stop(job, JobState.Canceled, "deleted by the user")
+        rules.check_delete(self.profile, job["id"], job["state"])
         shutil.rmtree(self.jobs_dir / str(job["id"]), ignore_errors=True)
+        if not self.profile.deleted_state:
+            return  # V4.3.0 only removes the job directory: there is no Deleted state
         job["state"] = int(JobState.Deleted)
         for task in job["tasks"]:
             task["state"] = int(TaskState.Deleted)
@@ -534,31 +534,36 @@ class HEAppEState:
         return info
 
     def file_parts(self, job: dict[str, Any], request: DownloadPartsRequest) -> list[dict[str, Any]]:
-        tasks = {t["id"]: t for t in job["tasks"]}
+        """HEAppE FileTransferLogic.DownloadPartsOfJobFilesFromCluster + SftpFullNameSynchronizer (all tags):
+        per task of the job, the offsets naming it (others are ignored); a file that does not exist yet
+        gives no entry; the content runs from the offset to the end of the file."""
         parts = []
-        for offset in request.task_file_offsets:
-            task = tasks.get(offset.submitted_task_info_id)
-            if task is None:
-                raise HEAppEProblem(404, "Validation Problem", f"Task {offset.submitted_task_info_id} is not in job {job['id']}")
-            name = _file_name(task["files"], offset.file_type)
-            path = self.task_dir(job["id"], task["id"]) / name
-            content = ""
-            if path.is_file() and offset.offset < path.stat().st_size:
-                with path.open("rb") as handle:
-                    handle.seek(offset.offset)
-                    content = handle.read(_CHUNK).decode(errors="replace")
-            parts.append(
-                {
-                    "Content": content,
-                    "RelativePath": f"{task['id']}/{name}",
-                    # HEAppE echoes the offset it was sent, where the chunk starts
-                    # (SftpFullNameSynchronizer): the caller adds the content's length.
-                    "Offset": offset.offset,
-                    "FileType": int(offset.file_type),
-                    "SubmittedTaskInfoId": task["id"],
-                }
-            )
+        for task in job["tasks"]:
+            for offset in (o for o in request.task_file_offsets if o.submitted_task_info_id == task["id"]):
+                part = self._file_part(job, task, offset)
+                if part is not None:
+                    parts.append(part)
         return parts
+
+    def _file_part(self, job: dict[str, Any], task: dict[str, Any], offset: Any) -> dict[str, Any] | None:
+        name = _file_name(task["files"], offset.file_type)
+        path = self.task_dir(job["id"], task["id"]) / name
+        if not path.is_file():
+            return None
+        content = ""
+        if offset.offset < path.stat().st_size:
+            with path.open("rb") as handle:
+                handle.seek(offset.offset)
+                content = handle.read().decode(errors="replace")
+        return {
+            "Content": content,
+            "RelativePath": f"{task['id']}/{name}",
+            # HEAppE echoes the offset it was sent, where the chunk starts
+            # (SftpFullNameSynchronizer): the caller adds the content's length.
+            "Offset": offset.offset,
+            "FileType": int(offset.file_type),
+            "SubmittedTaskInfoId": task["id"],
+        }
 
     def changed_files(self, job: dict[str, Any]) -> list[dict[str, Any]]:
         root = self.job_dir(job["id"])
@@ -575,7 +580,7 @@ class HEAppEState:
         except ValueError:  # e.g. a NUL byte
             path = root
         if not path.is_relative_to(root) or not path.is_file():
-            raise HEAppEProblem(404, "Validation Problem", f"File {relative!r} does not exist in job {job['id']}")
+            raise rules.missing_path(self.profile, relative)
         return base64.b64encode(path.read_bytes()).decode()
 
 
@@ -639,23 +644,68 @@ async def _body(request: Request, model: Any) -> Any:
         raise HEAppEProblem(400, "Invalid Request", summarize(exc)) from None
 
 
+def _drop_nulls(raw: Any) -> Any:
+    # A JSON null is the C# default of a nullable member: let the model's default stand in for it.
+    if isinstance(raw, list):
+        return [_drop_nulls(item) for item in raw]
+    if isinstance(raw, dict):
+        return {key: _drop_nulls(value) for key, value in raw.items() if value is not None}
+    return raw
+
+
+def _parse(model: Any, raw: Any) -> Any:
+    """The raw JSON (already through heappe_rules) as `model`; what the model still refuses is
+    answered like a JSON binding error of ASP.NET, 400 ValidationProblemDetails."""
+    bound = _bind(model, _drop_nulls(raw))
+    if isinstance(bound, dict) and "SessionCode" in {f.alias for f in model.model_fields.values()}:
+        bound.setdefault("SessionCode", "")  # no session code: allowed from V6.2 (bearer mode)
+    try:
+        return model.model_validate(bound)
+    except ValidationError as exc:
+        errors = {"$." + ".".join(str(x) for x in e["loc"]): [e["msg"]] for e in exc.errors()}
+        raise HEAppEProblem(400, "", errors=errors) from None
+
+
+#: The LEXIS user a valid `Authorization: Bearer` header names, in bearer mode (V6.1+ LexisAuthMiddleware).
+_BEARER_USER: ContextVar[str | None] = ContextVar("heappe_bearer_user", default=None)
+
+
 def heappe_router(state: HEAppEState, location: SandboxLocation, prefix: str) -> APIRouter:
-    """The HEAppE REST API of one location, under `<prefix>/heappe/`."""
+    """The HEAppE REST API of one location, under `<prefix>/heappe/`; rules: heappe_rules.py."""
     router = APIRouter(prefix=f"{prefix}/heappe")
+    profile = state.profile
+    bearer_mode = state.config.heappe_bearer and profile.bearer_capable
+
+    async def read(request: Request) -> Any:
+        return rules.read_body(profile, request.url.path.rsplit("/", 1)[-1], await request.body())
 
     def guard() -> None:
         if not location.available:
             raise HEAppEProblem(503, "Service Unavailable", f"HEAppE of {location.name} is down (sandbox)")
 
     def session_user(code: Any) -> str:
+        if _BEARER_USER.get() is not None:
+            return _BEARER_USER.get()  # V6.3.2 GetUserForSessionCode: with a LEXIS token, the code is ignored
         code = code.get_secret_value() if hasattr(code, "get_secret_value") else code
         return state.user(location, code)
 
+    def bearer(request: Request) -> None:
+        """V6.1.0+ LexisAuthMiddleware: a `Bearer ` header is checked first (a refusal is a plain-text 401);
+        without one the request goes on to the session code ("LocalScheme")."""
+        _BEARER_USER.set(None)
+        header = request.headers.get("authorization", "")
+        if bearer_mode and header.startswith("Bearer "):
+            user = state.token_user(header[len("Bearer ") :].strip())
+            if user is None:
+                raise rules.bearer_refusal()
+            _BEARER_USER.set(user)
+
     def handler(fn: Any) -> Any:
-        async def wrapped(request: Request) -> JSONResponse:
+        async def wrapped(request: Request) -> Response:
             try:
                 guard()
-                return JSONResponse(await fn(request))
+                bearer(request)
+                return JSONResponse(await fn(request), media_type=rules.JSON_TYPE)
             except HEAppEProblem as problem:
                 return problem.response()
 
@@ -664,49 +714,55 @@ def heappe_router(state: HEAppEState, location: SandboxLocation, prefix: str) ->
 
     @handler
     async def authenticate(request: Request) -> Any:
-        return state.authenticate(location, await _body(request, None))
+        raw = await read(request)
+        if bearer_mode:  # V6.3.2 UserAndLimitationManagementController.AuthenticateLexisTokenAsync
+            return "HEADER-AUTH-NEEDED"
+        return state.authenticate(location, raw)
 
     @handler
     async def list_clusters(request: Request) -> Any:
-        session_user(_query(request, "sessionCode"))
-        return [c.model_dump(mode="json", by_alias=True) for c in state.clusters(location)]
+        code = _query(request, "sessionCode")
+        rules.rest_list_clusters(profile, code)
+        if profile.list_clusters_session != "none":  # V4.3.0: an anonymous action
+            session_user(code)
+        return rules.shape_clusters(profile, [c.model_dump(mode="json", by_alias=True) for c in state.clusters(location)])
 
     @handler
     async def create_job(request: Request) -> Any:
-        body: CreateJobRequest = await _body(request, CreateJobRequest)
-        user = session_user(body.session_code)
+        raw = await read(request)
+        user = session_user(rules.get(raw, "SessionCode"))
+        rules.business_create_job(profile, state.catalogue(location), rules.get(raw, "JobSpecification"))
+        body: CreateJobRequest = _parse(CreateJobRequest, raw)
         return state.info(state.create(location, user, body.job_specification))
 
-    async def job_from_body(request: Request, model: Any) -> tuple[Any, dict[str, Any]]:
-        body = await _body(request, model)
+    async def job_from_body(request: Request, model: Any, checked: bool = False) -> tuple[Any, dict[str, Any]]:
+        body = _parse(model, await read(request)) if checked else await _body(request, model)
         job_id = body.created_job_info_id if isinstance(body, SubmitJobRequest) else body.submitted_job_info_id
         return body, state.job(location, session_user(body.session_code), job_id)
 
     @handler
     async def submit_job(request: Request) -> Any:
-        _, job = await job_from_body(request, SubmitJobRequest)
+        _, job = await job_from_body(request, SubmitJobRequest, checked=True)
         state.submit(job)
         return state.info(job)
 
     @handler
     async def cancel_job(request: Request) -> Any:
-        _, job = await job_from_body(request, JobRequest)
+        _, job = await job_from_body(request, JobRequest, checked=True)
         state.cancel(job)
         return state.info(job)
 
     @handler
     async def delete_job(request: Request) -> Any:
-        _, job = await job_from_body(request, DeleteJobRequest)
+        _, job = await job_from_body(request, DeleteJobRequest, checked=True)
         state.delete(job)
-        return "Job was deleted"
+        return profile.delete_answer
 
     def job_from_query(request: Request) -> dict[str, Any]:
-        user = session_user(_query(request, "sessionCode"))
-        try:
-            job_id = int(_query(request, "submittedJobInfoId") or "")
-        except ValueError:
-            raise HEAppEProblem(400, "Invalid Request", "submittedJobInfoId must be an integer") from None
-        return state.job(location, user, job_id)
+        code = _query(request, "sessionCode")
+        job_id = rules.query_id("submittedJobInfoId", _query(request, "submittedJobInfoId"))
+        rules.rest_job_id(profile, code, job_id)
+        return state.job(location, session_user(code), job_id)
 
     @handler
     async def current_info(request: Request) -> Any:
@@ -714,6 +770,7 @@ def heappe_router(state: HEAppEState, location: SandboxLocation, prefix: str) ->
 
     @handler
     async def list_jobs(request: Request) -> Any:
+        rules.rest_session(profile, _query(request, "sessionCode"))
         user = session_user(_query(request, "sessionCode"))
         return [
             state.info(job) for job in state.jobs.values() if job["user"] == user and job["location"] == location.name
@@ -721,7 +778,7 @@ def heappe_router(state: HEAppEState, location: SandboxLocation, prefix: str) ->
 
     @handler
     async def file_parts(request: Request) -> Any:
-        body, job = await job_from_body(request, DownloadPartsRequest)
+        body, job = await job_from_body(request, DownloadPartsRequest, checked=True)
         return state.file_parts(job, body)
 
     @handler
@@ -730,7 +787,7 @@ def heappe_router(state: HEAppEState, location: SandboxLocation, prefix: str) ->
 
     @handler
     async def download_file(request: Request) -> Any:
-        body, job = await job_from_body(request, DownloadFileRequest)
+        body, job = await job_from_body(request, DownloadFileRequest, checked=True)
         return state.download(job, body.relative_file_path)
 
     @handler

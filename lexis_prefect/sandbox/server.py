@@ -53,11 +53,14 @@ class SandboxProcess:
     """A sandbox in a subprocess on a free loopback port, for tests and `python flow.py`.
 
     Use as a context manager; `url` is its base URL. Arguments are
-    `lexis-prefect sandbox` options, e.g. `SandboxProcess("--token-lifetime", "3")`.
+    `lexis-prefect sandbox` options, e.g. `SandboxProcess("--token-lifetime", "3")`;
+    `heappe_version` ("4.3", "5.0", "6.0", "6.3") picks the HEAppE emulated (default: the CLI's, 6.3).
     """
 
-    def __init__(self, *args: str, state_dir: Path | None = None, startup_timeout: float = 30.0) -> None:
-        self.args = list(args)
+    def __init__(
+        self, *args: str, state_dir: Path | None = None, startup_timeout: float = 30.0, heappe_version: str | None = None
+    ) -> None:
+        self.args = list(args) + (["--heappe-version", heappe_version] if heappe_version else [])
         self.state_dir = state_dir
         self.startup_timeout = startup_timeout
         self.url = ""

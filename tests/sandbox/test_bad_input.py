@@ -212,6 +212,8 @@ def job_spec(ids: dict[str, int], name: str = "bad-input", job: dict | None = No
         "ClusterNodeTypeId": ids["node_type"],
         "CommandTemplateId": ids["template"],
         "TemplateParameterValues": [{"CommandParameterIdentifier": "input_param", "ParameterValue": "x"}],
+        "ProgressFile": "progress.txt",  # required by HEAppE's JobManagementValidator
+        "LogFile": "log.txt",
         **task,
     }
     return {
@@ -428,16 +430,20 @@ def test_staging_wrong_method_is_405_with_staging_error_body(http, token):
 
 def test_heappe_authenticate_with_invalid_token_is_401(http):
     body = {"Credentials": {"UserName": "demo", "OpenIdAccessToken": "invalid-token"}}
-    problem(heappe(http, "POST", AUTH, json=body), 401, "Unauthorized Access")
+    problem(heappe(http, "POST", AUTH, json=body), 401, "UserOrg Authentication Problem", "Invalid or not active token")
 
 
-def test_heappe_authenticate_as_another_user_is_401(http, token):
+def test_heappe_authenticate_ignores_the_user_name_sent(http, token, ids):
+    # HEAppE asks UserOrg whose token it is; the UserName is only logged (UserAndLimitationManagementLogic).
     body = {"Credentials": {"UserName": "bob", "OpenIdAccessToken": token}}  # demo's token
-    problem(heappe(http, "POST", AUTH, json=body), 401, "Unauthorized Access")
+    response = heappe(http, "POST", AUTH, json=body)
+    assert response.status_code == 200, response.text
+    job = create_job(http, response.json(), ids)
+    problem(job_info(http, session(http, "bob"), job["Id"]), 401, "Session Code Authentication Problem")
 
 
-def test_heappe_authenticate_without_credentials_is_400(http):
-    problem(heappe(http, "POST", AUTH, json={"UserName": "demo"}), 400, "Invalid Request")
+def test_heappe_authenticate_without_credentials_is_500(http):
+    problem(heappe(http, "POST", AUTH, json={"UserName": "demo"}), 500, "Problem")
 
 
 @pytest.mark.parametrize("action", [CLUSTERS, INFO, CREATE, SUBMIT])
@@ -450,7 +456,7 @@ def test_heappe_unknown_session_code_is_401(http, ids, action):
         SUBMIT: ("PUT", {"json": {"SessionCode": unknown, "CreatedJobInfoId": 1}}),
     }
     method, kwargs = requests[action]
-    problem(heappe(http, method, action, **kwargs), 401, "Session Code Authentication Problem")
+    problem(heappe(http, method, action, **kwargs), 401, "Unauthorized Access", "Unauthorized")  # V6.3.2
 
 
 def test_heappe_expired_session_code_is_401(http, code, sb):
@@ -461,7 +467,7 @@ def test_heappe_expired_session_code_is_401(http, code, sb):
 
 def test_heappe_malformed_json_is_400(http):
     response = heappe(http, "POST", CREATE, content=b'{"SessionCode": ', headers={"Content-Type": "application/json"})
-    problem(response, 400, "Invalid Request")
+    assert response.status_code == 400 and response.json()["title"] == "One or more validation errors occurred.", response.text
 
 
 # ---------------------------------------------------------------- HEAppE: CreateJob validation (404, as HEAppE maps it)
@@ -471,14 +477,7 @@ INVALID_SPECS: dict[str, Callable[[dict[str, int]], dict[str, Any]]] = {
     "unknown ClusterNodeTypeId": lambda ids: {"ClusterNodeTypeId": 9999},
     "unknown ProjectId": lambda ids: {"job": {"ProjectId": 9999}},
     "ClusterId of another location": lambda ids: {"job": {"ClusterId": ids["other_cluster"]}},
-    "unknown template parameter": lambda ids: {
-        "TemplateParameterValues": [
-            {"CommandParameterIdentifier": "input_param", "ParameterValue": "x"},
-            {"CommandParameterIdentifier": "no_such_param", "ParameterValue": "y"},
-        ]
-    },
     "missing template parameter": lambda ids: {"TemplateParameterValues": []},
-    "MaxCores above the node type": lambda ids: {"MaxCores": ids["max_cores"] + 1},
     "WalltimeLimit above the maximum": lambda ids: {"WalltimeLimit": ids["max_walltime"] + 1},
 }
 
@@ -498,10 +497,10 @@ def test_heappe_info_of_a_missing_job_is_404(http, code):
     problem(job_info(http, code, 987654), 404, "Validation Problem", "987654")
 
 
-def test_heappe_submit_twice_is_400(http, code, ids):
+def test_heappe_submit_twice_is_404(http, code, ids):
     job = create_job(http, code, ids)
     assert submit(http, code, job["Id"]).status_code == 200
-    problem(submit(http, code, job["Id"]), 400, "Invalid Request")
+    problem(submit(http, code, job["Id"]), 404, "Validation Problem", "Unable to submit the job (incorrect job state).")
     assert job_info(http, code, job["Id"]).json()["State"] != CONFIGURING
 
 
@@ -514,26 +513,26 @@ def test_heappe_cancel_of_a_finished_job_is_400(http, code, ids):
     assert job_info(http, code, job["Id"]).json()["State"] == FINISHED
 
 
-def test_heappe_delete_twice_is_400_job_was_not_deleted(http, code, ids):
+def test_heappe_delete_twice_is_400_cannot_delete(http, code, ids):
     job = create_job(http, code, ids)
     body = {"SessionCode": code, "SubmittedJobInfoId": job["Id"], "archiveLogs": False}
     first = heappe(http, "DELETE", DELETE, json=body)
     assert (first.status_code, first.json()) == (200, "Job was deleted")
-    problem(heappe(http, "DELETE", DELETE, json=body), 400, "Invalid Request", "Job was not deleted")
+    problem(heappe(http, "DELETE", DELETE, json=body), 400, "Invalid Request", f"Cannot delete job '{job['Id']}', this job is in state 'Deleted'.")
     assert job_info(http, code, job["Id"]).json()["State"] == DELETED
 
 
 @pytest.mark.parametrize("path", ["../../etc/passwd", "/etc/passwd", "../../../../../../../../etc/passwd"])
-def test_heappe_download_outside_the_job_is_404(http, code, ids, path):
+def test_heappe_download_outside_the_job_is_400_not_existing_path(http, code, ids, path):
     job = create_job(http, code, ids)
     body = {"SessionCode": code, "SubmittedJobInfoId": job["Id"], "RelativeFilePath": path}
-    problem(heappe(http, "POST", DOWNLOAD, json=body), 404, "Validation Problem")
+    problem(heappe(http, "POST", DOWNLOAD, json=body), 400, "Invalid Request", f"Requested path '{path}' was not found.")
 
 
 def test_heappe_download_of_a_path_with_nul_byte_is_404(http, code, ids):
     job = create_job(http, code, ids)
     body = {"SessionCode": code, "SubmittedJobInfoId": job["Id"], "RelativeFilePath": "a\u0000b"}
-    problem(heappe(http, "POST", DOWNLOAD, json=body), 404, "Validation Problem")
+    problem(heappe(http, "POST", DOWNLOAD, json=body), 404, "Validation Problem", "Path contains some illegal characters")
 
 
 def test_heappe_task_file_names_cannot_leave_the_job(http, code, ids):
