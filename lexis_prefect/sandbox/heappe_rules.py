@@ -11,7 +11,7 @@ reads as HEAppE's own. The order of the checks is HEAppE's request pipeline:
 5. Session code → user (service tier), then the business logic (BusinessLogicTier) — `business_create_job`, `check_*`.
 
 Citations are `tag(s) — path` in It4innovations/HEAppE; "all" = V4.3.0, V5.0.0, V6.0.0, V6.3.2.
-Per-version differences live in `heappe_versions.py`. Notes: /work/research/heappe.md.
+Per-version differences live in `heappe_versions.py`. The rule table goes into docs/lexis-contract.md.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """HEAppE version profiles of the sandbox: what differs between the HEAppE tags it emulates.
 
 Each profile is one tag of It4innovations/HEAppE (read from its source; citations are
-`tag — path`, notes in /work/research/heappe.md). `lexis-prefect sandbox --heappe-version`
+`tag — path`, the research notes are summarised in docs/lexis-contract.md). `lexis-prefect sandbox --heappe-version`
 picks one; the rules that use them are in `heappe_rules.py`.
 
 Why 6.3 (V6.3.2) is the default: it is the newest tag of the public source, and the best public

@@ -1,7 +1,7 @@
 """The sandbox HEAppE refuses what HEAppE refuses, as HEAppE answers it (lexis_prefect/sandbox/heappe_rules.py).
 
 One sandbox subprocess per HEAppE profile for the module; each test sends one bad request over raw
-HTTP and checks status, title and message. The rule table with sources: /work/research/heappe-rules.md.
+HTTP and checks status, title and message. The rule table with sources: docs/lexis-contract.md.
 """
 
 from __future__ import annotations
