@@ -5,7 +5,7 @@ maybe a staging copy. The doctor finds every wrong setting at once, in seconds, 
 or job field to change. So that what passes here also passes in a run, it takes nothing of its own:
 the configuration comes from `resolve_credentials`, the token is exchanged as the keeper's
 `refresh_token` does, the services are asked through the library's clients, and the job's names are
-resolved by the run's own `hpc._specification`. Only `--test-job` changes anything (one tiny job, then
+resolved by the run's own `resolve.resolve_specification`. Only `--test-job` changes anything (one tiny job, then
 removed again).
 """
 
@@ -32,8 +32,9 @@ from lexis_prefect.exceptions import (
     NoLocationError,
 )
 from lexis_prefect.models.aai import TokenSet, is_offline_token
-from lexis_prefect.models.ddi import DatasetHit, alternate_identifier_query
+from lexis_prefect.models.ddi import DatasetHit, alternate_identifier_query, within_zone
 from lexis_prefect.models.job import SingleHPCJob
+from lexis_prefect.resolve import JobRejected, resolve_specification, run_job_name
 
 __all__ = ["Check", "render_table", "run_doctor"]
 
@@ -246,49 +247,26 @@ async def check_heappe_login(credentials: Any, settings: _Settings, location: st
     return ok(name, f"session at {heappe.base_url}"), heappe
 
 
-#: Which job field a resolution message is about, by the words it uses (`hpc._specification`'s own wording).
-_FIELD_WORDS = [
-    ("node type", "node_type_name"),
-    ("command template", "command_template_name"),
-    ("parameter", "template_parameter_values"),
-]
+def job_field(message: str) -> str | None:
+    """The job field a `JobRejected` message starts with (`requirements.tasks[0].node_type_name`), if any."""
+    named = re.match(r"(requirements\.[\w\[\]\.]*\w): ", message)
+    return named.group(1) if named else None
 
 
-def job_field(message: str, location_index: int) -> str:
-    """The job field a `_Rejected` message is about, in full (`requirements.tasks[0].node_type_name`).
-
-    The resolution code starts its messages with the field (`requirements.locations[]....` where it
-    cannot know the location's index, which is filled in here); older wording named the task only
-    (`tasks[0]: no node type ...`), and is mapped by its words.
-    """
-    named = re.match(r"\s*(requirements\.[\w\[\]\.]*\w)", message)
-    if named:
-        field = named.group(1).replace("locations[]", f"locations[{location_index}]")
-        return f"{field}[{location_index}].location_name" if field == "requirements.locations" else field
-    task = re.match(r"\s*(tasks\[\d+\])", message)
-    if task:
-        leaf = next((field for words, field in _FIELD_WORDS if words in message), "")
-        return f"requirements.{task.group(1)}" + (f".{leaf}" if leaf else "")
-    if "project" in message:
-        return "requirements.project_shortname"
-    return f"requirements.locations[{location_index}].location_name"
-
-
-async def check_resolution(job: SingleHPCJob, location: str, location_index: int, heappe: Any) -> Check:
-    """5. `ListAvailableClusters`, and the job's names resolved to ids by the run's own `_specification`."""
-    from lexis_prefect.hpc import _Rejected, _specification
-
+async def check_resolution(job: SingleHPCJob, location: str, heappe: Any) -> Check:
+    """5. `ListAvailableClusters`, and the job's names resolved to ids by the run's own `resolve_specification`."""
     name = f"names at {location}"
     try:
         clusters = await heappe.list_available_clusters()
     except LexisError as exc:
         return failed(name, _describe(exc), f"HEAppE at {heappe.base_url} did not list its clusters: try again later")
     try:
-        spec = _specification(job, location, clusters, TEST_GROUP)
-    except _Rejected as exc:
-        field = job_field(str(exc), location_index)
-        reason = re.sub(r"^(requirements\.\S*|tasks\[\d+\]): ", "", str(exc))  # the field is named in full
-        return failed(name, f"{field}: {reason}", f"change {field} in the job to a name HEAppE at {location} knows")
+        spec = resolve_specification(job, location, clusters, TEST_GROUP)
+    except JobRejected as exc:
+        field = job_field(str(exc))
+        if field is None:
+            return failed(name, str(exc), f"HEAppE at {location} lacks what the job needs: ask its operators")
+        return failed(name, str(exc), f"change {field} in the job to a name HEAppE at {location} knows")
     detail = f"cluster {spec.cluster_id}, project {spec.project_id}, " + ", ".join(
         f"task {t.name}: node type {t.cluster_node_type_id}, template {t.command_template_id}" for t in spec.tasks
     )
@@ -428,14 +406,14 @@ class _Doctor:
             await self._data(job, datasets, systems)
 
     async def _heappe(self, job: SingleHPCJob, token: SecretStr) -> None:
-        for index, loc in enumerate(job.requirements.locations):
+        for loc in job.requirements.locations:
             row, heappe = await check_heappe_login(self.credentials, self.settings, loc.location_name, token)
             self.add(row)
             if heappe is None:
                 self.add(skipped(f"names at {loc.location_name}", f"no HEAppE session at {loc.location_name}"))
                 continue
             async with heappe:
-                row = self.add(await check_resolution(job, loc.location_name, index, heappe))
+                row = self.add(await check_resolution(job, loc.location_name, heappe))
             if row.result == "ok":
                 self.resolved.append(loc.location_name)
 
@@ -446,8 +424,11 @@ class _Doctor:
         else:
             async with datasets:
                 try:
-                    # [I] An empty query lists every dataset the user may see: the API has no read by id.
-                    hits = await datasets.search({}) if inputs else []
+                    # The search matches `internalID` as a regex on the dataset's collection name
+                    # (ddi-service-apis 9e96c41 irodsapi/demo/dataset.py `CollChecks`): one query finds them all.
+                    ids = sorted({data.source.info.dataset_id for data in job.data_inputs})
+                    query = {"internalID": "^(?:" + "|".join(re.escape(i) for i in ids) + ")$"}
+                    hits = await datasets.search(query) if inputs else []
                 except LexisError as exc:
                     self.rows += [failed(n, _describe(exc), "the dataset API's search failed: try again later") for n in inputs]
                     hits = None
@@ -633,7 +614,6 @@ async def _clean_up(job: SingleHPCJob, keeper_id: str, result: Any) -> dict[str,
 
 async def _delete_job(kept: Any, job: SingleHPCJob, keeper_id: str, done: list[str]) -> str | None:
     """Delete the run's HEAppE job (cancelled first if still active); returns the state it was found in."""
-    from lexis_prefect.hpc import run_job_name
     from lexis_prefect.models.heappe import JobState
 
     location = job.requirements.locations[0].location_name
@@ -655,5 +635,5 @@ async def _delete_outputs(kept: Any, job: SingleHPCJob, paths: list[str], done: 
 
     async with kept.credentials.get_client("ddi", access_token=kept.access_token) as ddi:
         for path, output in zip(paths, job.data_outputs):
-            await ddi.wait(await ddi.delete(output.target.resource, path), operation="delete", poll=STAGING_POLL)
+            await ddi.wait(await ddi.delete(output.target.resource, within_zone(path)), operation="delete", poll=STAGING_POLL)
             done.append(f"deleted dataset {path}")

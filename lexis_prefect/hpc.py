@@ -67,24 +67,12 @@ from lexis_prefect.models.ddi import (
     alternate_identifier_metadata,
     alternate_identifier_query,
     dataset_path,
+    within_zone,
     zone_path,
 )
-from lexis_prefect.models.heappe import (
-    JOB_NAME_MAX_LENGTH,
-    ClusterInfo,
-    ClusterNodeType,
-    CommandTemplateParameterValue,
-    FileType,
-    JobSpecification,
-    JobState,
-    Project,
-    SubmittedJobInfo,
-    TaskFileOffset,
-    TaskSpecification,
-    JobDirectory,
-    heappe_name,
-)
+from lexis_prefect.models.heappe import FileType, JobDirectory, JobState, SubmittedJobInfo, TaskFileOffset
 from lexis_prefect.models.job import DataInput, DataOutput, SingleHPCJob, job_relative
+from lexis_prefect.resolve import JobRejected, legacy_job_name, resolve_specification, run_job_name
 
 __all__ = [
     "HpcJobRef",
@@ -194,28 +182,6 @@ def _step_task(name: str, run_name: str, **options: Any) -> Callable[[Callable[.
     )
 
 
-def run_job_name(job_name: str, keeper_id: str, group_id: str) -> str:
-    """The HEAppE job name of this step of this run: stable across retries and restarts.
-
-    `<job name> <digest>`, within HEAppE's name rules (`heappe_name`): the digest of the run
-    and the step makes it unique, so a retried or restarted run finds its job by name.
-    """
-    digest = _step_digest(keeper_id, group_id)
-    return f"{heappe_name(job_name, JOB_NAME_MAX_LENGTH - len(digest) - 1)} {digest}"
-
-
-def legacy_job_name(job_name: str, keeper_id: str, group_id: str) -> str:
-    """The name releases before 0.2 gave the job (`<job name> [<digest>]`), which HEAppE refuses.
-
-    Still looked for on re-attach: only a server that accepted it (an older sandbox) holds one.
-    """
-    return f"{job_name[:36]} [{_step_digest(keeper_id, group_id)}]"
-
-
-def _step_digest(keeper_id: str, group_id: str) -> str:
-    return hashlib.sha1(f"{keeper_id}/{group_id}".encode()).hexdigest()[:10]
-
-
 # -- tasks -------------------------------------------------------------------------------------
 
 
@@ -233,109 +199,6 @@ def _candidates(job: SingleHPCJob, keeper_id: str) -> list[str]:
         endpoints.heappe_url(name)  # unknown locations fail here, with the configuration to fix
     get_run_logger().info("policy %s: trying %s", job.requirements.policy, ", ".join(candidates))
     return candidates
-
-
-def _specification(job: SingleHPCJob, location: str, clusters: list[ClusterInfo], name: str) -> JobSpecification:
-    """Resolve the job's names (cluster, node type, project, template) to this HEAppE's ids.
-
-    Each refusal names the job field to change. The rules are HEAppE's (docs/lexis-contract.md).
-    """
-    req = job.requirements
-    cluster = next((c for c in clusters if c.name.lower() == location.lower()), clusters[0] if len(clusters) == 1 else None)
-    if cluster is None:
-        raise _Rejected(f"requirements.locations: no cluster named {location!r} (has {', '.join(c.name for c in clusters)})")
-    resource = _location_resource(job, location)
-    tasks, projects, methods = [], set(), set()
-    for index, wanted in enumerate(req.tasks):
-        where = f"requirements.tasks[{index}]"
-        node_type = next((n for n in cluster.node_types if n.name == wanted.node_type_name), None)
-        if node_type is None:
-            known = ", ".join(n.name for n in cluster.node_types)
-            raise _Rejected(f"{where}.node_type_name: no node type {wanted.node_type_name!r} on {cluster.name} (has {known})")
-        if node_type.max_walltime is not None and wanted.walltime_limit > node_type.max_walltime:
-            # HEAppE's business tier refuses it at CreateJob (JobManagementLogic); said here with the field.
-            raise _Rejected(
-                f"{where}.walltime_limit: {wanted.walltime_limit} s is over the {node_type.max_walltime} s "
-                f"that node type {node_type.name!r} on {cluster.name} allows"
-            )
-        project = _project(node_type.projects, resource, req.project_shortname)
-        if project is None:
-            raise _Rejected(
-                f"requirements.locations[].location_resource: no HEAppE project for resource {resource!r} may use "
-                f"{wanted.node_type_name!r} on {cluster.name} (has {', '.join(_project_names(node_type.projects)) or 'none'})"
-            )
-        template = next((t for t in project.command_templates if t.name == wanted.command_template_name), None)
-        if template is None:
-            raise _Rejected(f"{where}.command_template_name: no command template {wanted.command_template_name!r} for {project.name}")
-        known_parameters = {p.identifier for p in template.template_parameters}
-        unknown = sorted(set(wanted.template_parameter_values) - known_parameters)
-        if unknown:
-            raise _Rejected(
-                f"{where}.template_parameter_values: {template.name} has no parameter {', '.join(unknown)} "
-                f"(has {sorted(known_parameters)})"
-            )
-        projects.add(project.id)
-        methods.add(_file_transfer_method(cluster, node_type))
-        tasks.append(
-            TaskSpecification(
-                name=f"task{index + 1}",
-                max_cores=wanted.max_cores,
-                walltime_limit=wanted.walltime_limit,
-                cluster_node_type_id=node_type.id,
-                command_template_id=template.id,
-                template_parameter_values=[
-                    CommandTemplateParameterValue(command_parameter_identifier=k, parameter_value=_text(v))
-                    for k, v in wanted.template_parameter_values.items()
-                ],
-            )
-        )
-    if len(projects) > 1 or len(methods) > 1:
-        # One job has one ProjectId and one FileTransferMethodId (JobSpecificationExt).
-        raise _Rejected("requirements.tasks: the tasks' node types resolve to different HEAppE projects or file transfer methods")
-    return JobSpecification(
-        name=name,
-        project_id=projects.pop(),
-        cluster_id=cluster.id,
-        file_transfer_method_id=methods.pop(),
-        tasks=tasks,
-    )
-
-
-def _location_resource(job: SingleHPCJob, location: str) -> str:
-    return next(loc.location_resource for loc in job.requirements.locations if loc.location_name == location)
-
-
-def _project(projects: list[Project], resource: str, shortname: str) -> Project | None:
-    """The HEAppE project of a LEXIS resource: HEAppE registers it with the resource name as its
-    AccountingString, compared ignoring case (`GetOrRegisterLexisCredentials`). A HEAppE that is not
-    LEXIS's may know the project by its short name only: then that, and only when it is unambiguous."""
-    by_resource = [p for p in projects if (p.accounting_string or "").casefold() == resource.casefold()]
-    if by_resource:
-        return by_resource[0]
-    by_name = [p for p in projects if shortname in (p.name, p.accounting_string)]
-    return by_name[0] if len(by_name) == 1 else None
-
-
-def _project_names(projects: list[Project]) -> list[str]:
-    return [f"{p.name} ({p.accounting_string})" if p.accounting_string else p.name for p in projects]
-
-
-def _file_transfer_method(cluster: ClusterInfo, node_type: ClusterNodeType) -> int:
-    """The node type's FileTransferMethodId, which HEAppE's business tier checks the job's against;
-    before V6 the node type is the only place it is given, from V6.0 the cluster lists them too."""
-    if node_type.file_transfer_method_id is not None:
-        return node_type.file_transfer_method_id
-    if len(cluster.file_transfer_method_ids) == 1:
-        return cluster.file_transfer_method_ids[0]
-    raise _Rejected(f"HEAppE at {cluster.name} gives no FileTransferMethodId for node type {node_type.name!r}")
-
-
-def _text(value: object) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-class _Rejected(Exception):
-    """The location cannot run this job as specified (failover moves on)."""
 
 
 @_step_task("create_job", "{group_id}.create_job[{location}]")
@@ -358,7 +221,7 @@ async def create_job(job: SingleHPCJob, location: str, keeper_id: str, group_id:
         if info is not None:
             log.info("re-attached to HEAppE job %s (%s), created by an earlier attempt", info.id, info.state.name)
         else:
-            spec = _specification(job, location, await session.clusters(), name)
+            spec = resolve_specification(job, location, await session.clusters(), name)
             info = await _unsure(lambda: session.heappe.create_job(spec), f"creating job {name!r}", done=ours)
             log.info("created HEAppE job %s %r at %s", info.id, name, location)
     ref = HpcJobRef(
@@ -882,9 +745,8 @@ class _OutputDatasets:
 
     async def _delete_all_but(self, path: str | None, paths: list[str], ddi: DDIStagingClient) -> None:
         for other in (p for p in paths if p != path):
-            relative = other.split("/", 2)[2]  # `/<zone>/<container>/<id>` -> `<container>/<id>`
             try:
-                await ddi.wait(await ddi.delete(self.request.target_system, relative), operation="delete", poll=STAGING_POLL)
+                await ddi.wait(await ddi.delete(self.request.target_system, within_zone(other)), operation="delete", poll=STAGING_POLL)
             except StagingFailedError:
                 if other in await self._paths():
                     raise
@@ -942,7 +804,7 @@ async def build_hpc_job_step(
                 ref = await create(job, location, keeper_id, group_id)
             except AuthenticationError:
                 raise  # the user's token is refused: another location will not change that
-            except (LexisTransportError, LexisAPIError, _Rejected) as exc:
+            except (LexisTransportError, LexisAPIError, JobRejected) as exc:
                 reasons[location] = str(exc)
                 get_run_logger().warning("location %s cannot take the job: %s", location, exc)
                 continue

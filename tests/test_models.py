@@ -313,3 +313,12 @@ def test_model_works_as_a_native_prefect_flow_parameter():
     assert isinstance(native.validate_parameters({"job1": seed()})["job1"], SingleHPCJob)
     with pytest.raises(ParameterTypeError, match="walltime_limit"):
         native.validate_parameters({"job1": malformed(setter("requirements.tasks.0.walltime_limit", -1))})
+
+
+def test_within_zone_turns_a_stage_out_answer_into_the_path_delete_takes():
+    from lexis_prefect.models.ddi import within_zone
+
+    assert within_zone("/IT4ILexisZone/project/proj0a/1234") == "project/proj0a/1234"
+    for bad in ("project/proj0a/1234", "/IT4ILexisZone", ""):
+        with pytest.raises(ValueError):
+            within_zone(bad)

@@ -19,6 +19,7 @@ __all__ = [
     "alternate_identifier_metadata",
     "alternate_identifier_query",
     "dataset_path",
+    "within_zone",
     "zone_path",
     "FAILED_PREFIX",
     "IN_PROGRESS",
@@ -253,6 +254,18 @@ def zone_path(access: Literal["user", "project", "public"], project: str, userna
             raise ValueError("user-access datasets live under the user's name: pass username")
         return f"user/{digest}/{username}"
     return f"{access}/{digest}"
+
+
+def within_zone(absolute: str) -> str:
+    """`/<zone>/<path>` (how a stage-out answers) as the zone-relative `<path>` that `/delete` takes.
+
+    The staging API prefixes the system's base path `/<zone>/` itself (ddi-service-apis 9e96c41
+    staging/staging/staging_api.py `delete_irods`).
+    """
+    parts = [part for part in absolute.split("/") if part]
+    if not absolute.startswith("/") or len(parts) < 2:
+        raise ValueError(f"not an absolute DDI path /<zone>/<path>: {absolute!r}")
+    return "/".join(parts[1:])
 
 
 def dataset_path(
