@@ -200,7 +200,7 @@ class _SessionRequest(_Request):
 
     model_config = ConfigDict(hide_input_in_errors=True)
 
-    session_code: SecretStr | None
+    session_code: SecretStr | None = None
 
     @field_serializer("session_code", when_used="json")
     def _reveal(self, value: SecretStr | None) -> str | None:
