@@ -12,6 +12,7 @@ import contextlib
 import copy
 import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,7 +54,9 @@ def job_named(name: str, walltime: int = 600) -> dict[str, Any]:
 
 
 def sandbox_job(stack: Stack, name: str) -> dict[str, Any] | None:
-    return next((j for j in stack.sandbox.jobs() if j["name"].startswith(f"{name} [")), None)
+    # `<job name> <10-hex digest of run and step>` (resolve.run_job_name)
+    mine = re.compile(re.escape(name) + r" [0-9a-f]{10}")
+    return next((j for j in stack.sandbox.jobs() if mine.fullmatch(j["name"])), None)
 
 
 def wait_for(condition: Any, timeout: float, what: str, stack: Stack, interval: float = 0.5) -> Any:
