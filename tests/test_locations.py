@@ -30,7 +30,7 @@ def heappe_api(router: respx.Router, jobs: list[dict]) -> dict[str, respx.Route]
         "list": router.get(url(LIST_JOBS)).mock(return_value=httpx.Response(200, json=jobs)),
         "info": router.get(url(INFO)).mock(
             side_effect=lambda request: httpx.Response(
-                200, json=job_info(int(request.url.params["submittedJobInfoId"]), state=8)
+                200, json=job_info(int(request.url.params["SubmittedJobInfoId"]), state=8)
             )
         ),
     }
