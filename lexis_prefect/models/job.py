@@ -14,6 +14,9 @@ Decisions worth knowing:
 - Paths (`target_path`, `source_path`, `info.path`) are relative to the job's
   directory (or the dataset's root); a leading `/` means that root. A `..`
   segment is refused anywhere, which is what keeps a path from escaping it.
+  On the cluster, the job's directory is its first task's working directory,
+  `<SharedBasepath>/<task id>`, as the LEXIS Yorc DDI plugin maps it
+  (docs/lexis-contract.md, DDI staging API).
 """
 
 from __future__ import annotations
