@@ -11,9 +11,9 @@ import posixpath
 import re
 from datetime import datetime
 from enum import IntEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, SecretStr
 from pydantic.alias_generators import to_pascal
 
 __all__ = [
@@ -113,6 +113,10 @@ class FileType(IntEnum):
     StandardOutputFile = 3
 
 
+#: A secret HEAppE must receive: hidden in reprs, logs and errors, revealed only in the JSON payload.
+WireSecret = Annotated[SecretStr, PlainSerializer(lambda value: value.get_secret_value(), return_type=str, when_used="json")]
+
+
 class _Wire(BaseModel):
     model_config = ConfigDict(alias_generator=to_pascal, populate_by_name=True, frozen=True)
 
@@ -200,11 +204,7 @@ class _SessionRequest(_Request):
 
     model_config = ConfigDict(hide_input_in_errors=True)
 
-    session_code: SecretStr | None = None
-
-    @field_serializer("session_code", when_used="json")
-    def _reveal(self, value: SecretStr | None) -> str | None:
-        return None if value is None else value.get_secret_value()
+    session_code: WireSecret | None = None
 
     def payload(self) -> dict[str, Any]:
         body = super().payload()
@@ -219,11 +219,7 @@ class OpenIdCredentials(_Request):
     # HEAppE's AuthenticationCredentialsExt names it UserName; older clients send
     # Username. ASP.NET binds JSON case-insensitively, so both reach the server.
     user_name: str = Field(min_length=1)
-    open_id_access_token: SecretStr
-
-    @field_serializer("open_id_access_token", when_used="json")
-    def _reveal(self, value: SecretStr) -> str:
-        return value.get_secret_value()
+    open_id_access_token: WireSecret
 
 
 class AuthenticateLexisTokenRequest(_Request):
@@ -301,11 +297,7 @@ class EndFileTransferRequest(_SessionRequest):
     """
 
     submitted_job_info_id: int = Field(gt=0)
-    public_key: SecretStr
-
-    @field_serializer("public_key", when_used="json")
-    def _reveal_key(self, value: SecretStr) -> str:
-        return value.get_secret_value()
+    public_key: WireSecret
 
 
 class FileTransferCredentials(_Wire):
