@@ -22,7 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lexis_prefect.sandbox.aai import AAIState, aai_router
 from lexis_prefect.sandbox.config import FaultConfig, SandboxConfig
-from lexis_prefect.sandbox.ddi import DDIProblem, DDIState, dataset_router, ddi_router
+from lexis_prefect.sandbox.datasets import dataset_router
+from lexis_prefect.sandbox.ddi import DDIState, ddi_router
+from lexis_prefect.sandbox.ddi_http import DDIProblem
 from lexis_prefect.sandbox.errors import service_error
 from lexis_prefect.sandbox.faults import FaultInjector, FaultPlan, RequestLog
 from lexis_prefect.sandbox.heappe import HEAppEState, heappe_router

@@ -14,16 +14,12 @@ queued, `In progress`, then `Transfer completed` / `Data deleted` or `Task Faile
   `nfs_to_local_hpc`, `local_hpc_to_nfs`). Here they are paths on this machine and must lie inside
   one of the user's HEAppE job directories at that location (the sandbox HEAppE's SharedBasepath):
   anything else fails the request as a refused scp would.
-
-The dataset API's metadata search (`POST /dataset/search/metadata`) finds the registry's datasets
-by the metadata their stage request sent, matching as DDI irodsapi/demo/dataset.py `CollChecks` does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import re
 import shutil
@@ -34,15 +30,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from fastapi.responses import PlainTextResponse
 
 from lexis_prefect.models.ddi import COMPLETED_STATUSES, FAILED_PREFIX, IN_PROGRESS, QUEUED, dataset_path
 from lexis_prefect.models.heappe import JobState
 from lexis_prefect.sandbox.aai import AAIState
 from lexis_prefect.sandbox.config import SandboxConfig
+from lexis_prefect.sandbox.ddi_http import DDIProblem, ServerError, bearer_user, handler, json_body
 from lexis_prefect.sandbox.heappe import HEAppEState
 
-__all__ = ["DDIProblem", "DDIState", "dataset_router", "ddi_router", "DEMO_DATASET_ID", "zone_name"]
+__all__ = ["DDIState", "ddi_router", "DEMO_DATASET_ID", "zone_name"]
 
 #: The seed's placeholder dataset, present in every fresh sandbox.
 DEMO_DATASET_ID = "your-dataset-uuid"
@@ -62,31 +59,12 @@ MULTI_VALUED = (
     "creator", "publisher", "owner", "contributor", "relatedIdentifier", "rights", "rightsURI", "rightsIdentifier",
     "CustomMetadataSchema", "AlternateIdentifier", "RelatedSoftware", "description",
 )  # fmt: skip
-#: Django's answer when a view returns None (DEBUG off): DDI views.py `delete_copy` on anything but DELETE.
-DJANGO_500 = "<h1>Server Error (500)</h1>"
 
 
 def _invalid(text: str) -> str:
     # views.py `stage`: `except Exception as e: return errors.MalformedRequest(str(e))`; str() of a
     # KeyError keeps its quotes: "Malformed request. 'Input is not valid. ...'".
     return f"Malformed request. '{text}'"
-
-
-class DDIProblem(Exception):
-    """An error answer: staging API `{"status": "<code>", "errorString": "..."}` (DDI staging/staging/errors.py),
-    or the dataset API's `{"errorString": "..."}` (DDI irodsapi/demo/utils.py)."""
-
-    def __init__(self, status: int, error: str, *, with_status: bool = True) -> None:
-        super().__init__(error)
-        self.status, self.error, self.with_status = status, error, with_status
-
-    def response(self) -> JSONResponse:
-        body = {"status": str(self.status), "errorString": self.error} if self.with_status else {"errorString": self.error}
-        return JSONResponse(body, status_code=self.status)
-
-
-class _ServerError(Exception):
-    """An uncaught exception in the real Django view: a bare 500 page."""
 
 
 class _StageFailed(Exception):
@@ -124,7 +102,7 @@ class DDIState:
             if request["status"] in (QUEUED, IN_PROGRESS):
                 request["status"] = f"{FAILED_PREFIX}the staging service restarted"
 
-    # -- systems and datasets ---------------------------------------------------------------
+    # -- systems and datasets (which of them the dataset API lists: `location`) --------------
 
     def system_types(self) -> dict[str, str]:
         types = {s.name: s.type for s in self.config.ddi_systems}
@@ -166,8 +144,6 @@ class DDIState:
         if DEMO_DATASET_ID not in self.datasets:
             self.add_dataset(DEMO_FILES, dataset_id=DEMO_DATASET_ID, title="LEXIS sandbox demo dataset")
 
-    # -- dataset search ---------------------------------------------------------------------
-
     def location(self, entry: dict[str, Any]) -> dict[str, Any] | None:
         """A dataset's `location` as the dataset API answers it, or None if the search does not list it.
 
@@ -188,41 +164,6 @@ class DDIState:
         if project is None or parts[-1] != entry["id"]:
             return None
         return {"internalID": entry["id"], "access": access, "project": project, "zone": self.zone(entry["system"]), "owner": owner}
-
-    def search(self, query: Any, user: str) -> list[dict[str, Any]]:
-        """The datasets `user` may see whose metadata matches `query`, as DDI irodsapi/demo/dataset.py `CollChecks`.
-
-        Each value is a regex, `re.search`ed case-insensitively against each stored value of the
-        key (a multi-valued key holds one value per element); `internalID` is a regex on the
-        collection name, `access` is compared for equality; `AlternateIdentifier` (identifier) and
-        `AlternateIdentifierType` (type) are matched together, case-sensitively, against one stored
-        `[type, identifier]` pair. All keys must match; `{}` matches everything. The real server
-        raises (500) on a non-string value or a bad regex: so does this, before looking.
-        [I] sandbox choices: every user may list every configured project (no membership), and
-        `CustomMetadata` matches when the stored object holds each queried key with an equal value.
-        """
-        if not isinstance(query, dict):
-            raise _ServerError("the query is not a JSON object")  # `for key in checks: checks[key]` fails
-        for key, value in query.items():
-            if key in ("access", "CustomMetadata"):
-                continue
-            if not isinstance(value, str):
-                raise _ServerError(f"{key}: re.search of a {type(value).__name__}")
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise _ServerError(f"{key}: {exc}") from None
-        hits = []
-        for entry in sorted(self.datasets.values(), key=lambda e: e.get("created", 0)):
-            location = self.location(entry)
-            if location is None or (location["access"] == "user" and location["owner"] != user):
-                continue
-            metadata = entry.get("metadata") or {}
-            if _matches(query, entry["id"], location["access"], metadata):
-                location = {k: v for k, v in location.items() if k != "owner"}
-                created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(entry.get("created", 0)))
-                hits.append({"location": location, "metadata": {**metadata, "CreationDate": created}})
-        return hits
 
     def _resolve(self, system: str, path: str) -> Path:
         return self._inside(self.root / system, path)
@@ -312,7 +253,7 @@ class DDIState:
         """DDI validate_input.py `validate_deletion_input_body`; views.py `delete_copy` answers every
         KeyError "Malformed request. Required parameters not provided" and lets anything else be a 500."""
         if not isinstance(body, dict):
-            raise _ServerError("data['token'] assignment")
+            raise ServerError("data['token'] assignment")
         types = self.system_types()
         missing = any(key not in body for key in ("target_system", "target_path"))
         if missing or not isinstance(body["target_system"], str) or body["target_system"] not in types:
@@ -484,39 +425,6 @@ def _verify_metadata(metadata: Any) -> str | None:
     return None
 
 
-def _values(metadata: dict[str, Any], key: str) -> list[str]:
-    """The AVU values a key was stored as (DDI irods_transfer.py `set_metadata`: `str(val)` for a
-    single-valued key, one `str(element)` per element of a list)."""
-    value = metadata.get(key)
-    if value is None:
-        return []
-    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
-
-
-def _matches(query: dict[str, Any], name: str, access: str, metadata: dict[str, Any]) -> bool:
-    """DDI irodsapi/demo/dataset.py `CollChecks`."""
-    for key, pattern in query.items():
-        if key in ("AlternateIdentifier", "AlternateIdentifierType"):
-            continue
-        if key == "internalID":
-            if re.search(pattern, name, re.IGNORECASE) is None:
-                return False
-        elif key == "access":
-            if pattern != access:
-                return False
-        elif key == "CustomMetadata":
-            stored = metadata.get(key)
-            if not isinstance(pattern, dict) or not isinstance(stored, dict) or any(stored.get(k) != v for k, v in pattern.items()):
-                return False
-        elif not any(re.search(pattern, value, re.IGNORECASE) for value in _values(metadata, key)):
-            return False
-    if "AlternateIdentifier" in query or "AlternateIdentifierType" in query:
-        identifier, kind = query.get("AlternateIdentifier", ""), query.get("AlternateIdentifierType", "")
-        pairs = [p for p in metadata.get("AlternateIdentifier") or [] if isinstance(p, list) and len(p) == 2]
-        return any(re.search(kind, str(p[0])) and re.search(identifier, str(p[1])) for p in pairs)
-    return True
-
-
 def _segments(path: str) -> list[str]:
     return [part for part in path.split("/") if part not in ("", ".")]
 
@@ -530,54 +438,6 @@ def _copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target / source.name)
 
 
-def _bearer_user(state: DDIState, request: Request, *, stage: bool = False, dataset: bool = False) -> str:
-    """The bearer token's user, refused as each API refuses it.
-
-    Staging `/stage` (DDI views.py `stage`): `request.headers.get('Authorization').split(" ")[1]`
-    inside `except Exception` -> a 400 naming the Python error; `/delete`: 401 "No Authorization
-    header or wrong format". Dataset API (DDI irodsapi/demo/utils.py `DecodeToken`): 401
-    `{"errorString": "Invalid Authorization"}`. A rejected token: 401 "Inactive token"
-    (staging/staging/utils.py `getDDIAttributes`).
-    """
-    header = request.headers.get("authorization")
-    parts = header.split(" ") if header is not None else None
-    if parts is None or len(parts) < 2:
-        if dataset:
-            raise DDIProblem(401, "Invalid Authorization", with_status=False)
-        if stage:
-            reason = "'NoneType' object has no attribute 'split'" if parts is None else "list index out of range"
-            raise DDIProblem(400, f"Malformed request. {reason}")
-        raise DDIProblem(401, "No Authorization header or wrong format")
-    claims = state.aai.verify_access(parts[1].strip())
-    if claims is None:
-        raise DDIProblem(401, "Inactive token", with_status=not dataset)
-    return claims["preferred_username"]
-
-
-def _handler(fn: Any) -> Any:
-    """A decorator: `DDIProblem`s in the API's shape, `_ServerError` as Django's 500 page."""
-
-    async def wrapped(request: Request) -> Any:
-        try:
-            status, body = await fn(request, **request.path_params)
-            return JSONResponse(body, status_code=status)
-        except DDIProblem as problem:
-            return problem.response()
-        except _ServerError:
-            return HTMLResponse(DJANGO_500, status_code=500)
-
-    wrapped.__name__ = fn.__name__
-    return wrapped
-
-
-async def json_body(request: Request, *, dataset: bool = False) -> Any:
-    try:
-        return json.loads(await request.body())
-    except ValueError:
-        # DDI errors.py / irodsapi utils.py `MalformedRequest("Invalid JSON")`.
-        raise DDIProblem(400, "Malformed request. Invalid JSON", with_status=not dataset) from None
-
-
 def ddi_router(state: DDIState) -> APIRouter:
     router = APIRouter(prefix="/staging")
 
@@ -585,36 +445,36 @@ def ddi_router(state: DDIState) -> APIRouter:
     async def welcome() -> str:
         return "Welcome to the staging api"  # DDI views.py `index`
 
-    @_handler
+    @handler
     async def info(request: Request) -> tuple[int, Any]:
         return 200, sorted(state.system_types())  # DDI views.py `get_targets`: no auth at all
 
-    @_handler
+    @handler
     async def stage(request: Request) -> tuple[int, Any]:
         raw = await json_body(request)  # views.py: the body is parsed before the token is read
-        user = _bearer_user(state, request, stage=True)
+        user = bearer_user(state.aai, request, stage=True)
         body = state.validate(raw)
         return 201, {"request_id": state.submit("stage", user, state.stage_work(body, user))}
 
-    @_handler
+    @handler
     async def delete(request: Request) -> tuple[int, Any]:
         raw = await json_body(request)
-        user = _bearer_user(state, request)
+        user = bearer_user(state.aai, request)
         body = state.validate_delete(raw)
         return 201, {"request_id": state.submit("delete", user, state.delete_work(body, user))}
 
-    @_handler
+    @handler
     async def delete_other_method(request: Request) -> tuple[int, Any]:
         # views.py `delete_copy`: `if request.method == 'DELETE':` and no else, so the view
         # returns None and Django answers 500.
-        raise _ServerError("delete_copy returned None")
+        raise ServerError("delete_copy returned None")
 
-    @_handler
+    @handler
     async def stage_other_method(request: Request) -> tuple[int, Any]:
         raise DDIProblem(405, "Method Not Allowed")  # views.py `stage`: `return errors.E405()`
 
     def status_of(operation: str, completed: str) -> Any:
-        @_handler
+        @handler
         async def status(request: Request, request_id: str) -> tuple[int, Any]:
             # DDI views.py `check_status` / `check_deletion_status`: no token is read; an unknown
             # id is a PENDING Celery task; completed is worded per endpoint.
@@ -635,30 +495,4 @@ def ddi_router(state: DDIState) -> APIRouter:
     router.add_api_route("/delete", delete, methods=["DELETE"])
     router.add_api_route("/delete", delete_other_method, methods=["POST", "GET", "PUT", "PATCH"])
     router.add_api_route("/delete/{request_id}", status_of("delete", "Data deleted"), methods=["GET"])
-    return router
-
-
-def dataset_router(state: DDIState) -> APIRouter:
-    """The dataset API's metadata search, beside the staging API (`/dataset` next to `/staging`).
-
-    Error bodies are the dataset API's own, `{"errorString": ...}` without `status`
-    (DDI irodsapi/demo/utils.py). No hits is `200 []` (DDI irodsapi/demo/dataset.py `SearchMeta`).
-    """
-    router = APIRouter(prefix="/dataset")
-
-    @_handler
-    async def search_metadata(request: Request) -> tuple[int, Any]:
-        user = _bearer_user(state, request, dataset=True)  # `GetUserAndTokenAPI` comes first
-        query = await json_body(request, dataset=True)
-        return 200, state.search(query, user)
-
-    @_handler
-    async def search_other_method(request: Request) -> tuple[int, Any]:
-        _bearer_user(state, request, dataset=True)
-        # dataset.py `SearchMeta`: neither POST nor DELETE -> E405 (irodsapi/demo/utils.py).
-        raise DDIProblem(405, "Method Not Allowed", with_status=False)
-
-    router.add_api_route("/search/metadata", search_metadata, methods=["POST"])
-    # [I] DELETE (which deletes every match on the real API) is not emulated: routing answers 405.
-    router.add_api_route("/search/metadata", search_other_method, methods=["GET", "PUT", "PATCH"])
     return router

@@ -3,7 +3,7 @@
 What a stage-out's exactly-once check needs: a stage-out tagged with an `AlternateIdentifier`
 marker is found by that marker, and by nothing else. Matching is the published dataset API's
 (ddi-service-apis 9e96c41 irodsapi/demo/dataset.py `CollChecks`: string regexes, `re.search`);
-visibility without project membership is the sandbox's choice [I] (see `DDIState.search`).
+visibility without project membership is the sandbox's choice [I] (see `sandbox.datasets.search`).
 """
 
 from __future__ import annotations
