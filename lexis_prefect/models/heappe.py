@@ -61,6 +61,8 @@ JOB_NAME_MAX_LENGTH = 50
 #: What a job or task name may hold: `AbstractValidator.ContainsIllegalCharacters` refuses the rest.
 NAME_PATTERN = r"^[A-Za-z0-9_\-. ]*$"
 _NAME_ILLEGAL = re.compile(r"[^A-Za-z0-9_\-. ]")
+#: What a progress or log file path may hold (`ContainsIllegalCharactersForPath`): names plus `\`, `/`, `~`.
+PATH_PATTERN = r"^[A-Za-z0-9_\-. \\/~]*$"
 #: Task file names: stdout/stderr at most 30 characters, progress/log files at most 50 (`JobManagementValidator`).
 STD_FILE_MAX_LENGTH = 30
 AUX_FILE_MAX_LENGTH = 50
@@ -133,8 +135,9 @@ class _Response(_Wire):
 
 
 class EnvironmentVariable(_Request):
-    name: str = Field(min_length=1)
-    value: str
+    # [StringLength(50)] / [StringLength(100)]: HEAppE ExtModels/JobManagement/Models/EnvironmentVariableExt.cs, all tags.
+    name: str = Field(min_length=1, max_length=50)
+    value: str = Field(max_length=100)
 
 
 class CommandTemplateParameterValue(_Request):
@@ -160,19 +163,19 @@ class TaskSpecification(_Request):
     template_parameter_values: list[CommandTemplateParameterValue] = Field(default_factory=list)
     environment_variables: list[EnvironmentVariable] = Field(default_factory=list)
     task_parallelization_parameters: list[TaskParallelizationParameter] = Field(default_factory=list)
-    placement_policy: str | None = None
-    priority: int = 4  # [I] TaskPriorityExt "Average"; the enum's numbers are not pinned down
-    job_arrays: str | None = None
+    placement_policy: str | None = Field(default=None, max_length=40)
+    priority: int = Field(default=4, ge=0, le=8, description="TaskPriorityExt: 0 Lowest .. 4 Average .. 8 Critical.")
+    job_arrays: str | None = Field(default=None, max_length=40)
     is_exclusive: bool = False
     is_rerunnable: bool = False
     cpu_hyper_threading: bool = False
-    standard_input_file: str | None = None
-    standard_output_file: str = Field(default="stdout.txt", min_length=1, max_length=STD_FILE_MAX_LENGTH)
-    standard_error_file: str = Field(default="stderr.txt", min_length=1, max_length=STD_FILE_MAX_LENGTH)
-    progress_file: str = Field(default="progress.txt", min_length=1, max_length=AUX_FILE_MAX_LENGTH)
-    log_file: str = Field(default="log.txt", min_length=1, max_length=AUX_FILE_MAX_LENGTH)
-    cluster_task_subdirectory: str | None = None
-    required_nodes: list[str] = Field(default_factory=list)
+    standard_input_file: str | None = Field(default=None, max_length=STD_FILE_MAX_LENGTH, pattern=NAME_PATTERN)
+    standard_output_file: str = Field(default="stdout.txt", min_length=1, max_length=STD_FILE_MAX_LENGTH, pattern=NAME_PATTERN)
+    standard_error_file: str = Field(default="stderr.txt", min_length=1, max_length=STD_FILE_MAX_LENGTH, pattern=NAME_PATTERN)
+    progress_file: str = Field(default="progress.txt", min_length=1, max_length=AUX_FILE_MAX_LENGTH, pattern=PATH_PATTERN)
+    log_file: str = Field(default="log.txt", min_length=1, max_length=AUX_FILE_MAX_LENGTH, pattern=PATH_PATTERN)
+    cluster_task_subdirectory: str | None = Field(default=None, max_length=50, pattern=NAME_PATTERN)
+    required_nodes: list[Annotated[str, Field(max_length=40, pattern=NAME_PATTERN)]] = Field(default_factory=list)
     depends_on: list[TaskSpecification] = Field(default_factory=list)
 
 
@@ -184,11 +187,11 @@ class JobSpecification(_Request):
     cluster_id: int
     file_transfer_method_id: int
     tasks: list[TaskSpecification] = Field(min_length=1)
-    sub_project_identifier: str | None = None
+    sub_project_identifier: str | None = Field(default=None, max_length=50)
     waiting_limit: int = 0
     walltime_limit: int | None = Field(default=None, gt=0, description="Job-level limit (HEAppE >= 6.5).")
-    notification_email: str = ""
-    phone_number: str = ""
+    notification_email: str = Field(default="", max_length=50, pattern=r"^(|[-0-9a-zA-Z.+_]+@[-0-9a-zA-Z.+_]+\.[a-zA-Z]{2,4})$")
+    phone_number: str = Field(default="", max_length=20, pattern=r"^(|\+?[0-9 ]+)$")
     notify_on_abort: bool = False
     notify_on_finish: bool = False
     notify_on_start: bool = False
