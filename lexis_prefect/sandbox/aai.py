@@ -243,7 +243,12 @@ def aai_router(state: AAIState) -> APIRouter:
     async def introspect(request: Request) -> JSONResponse:
         form = await _form(request)
         try:
-            state.authenticate_client(form, request)
+            client = state.authenticate_client(form, request)
+            if state.config.clients[client] is None:
+                # Keycloak refuses introspection to public clients: 403 {"error": "invalid_request",
+                # "error_description": "Client not allowed."} (keycloak/keycloak TokenIntrospectionEndpoint;
+                # testsuite TokenIntrospectionTest.testPublicClientCredentialsNotAllowed).
+                raise OIDCProblem(403, "invalid_request", "Client not allowed.")
         except OIDCProblem as problem:
             return problem.response()
         claims = state.verify_access(form.get("token", ""))

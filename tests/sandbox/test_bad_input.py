@@ -282,10 +282,11 @@ def test_aai_token_exchange_of_an_expired_token_is_400(http, expired_token):
     oidc_error(response, 400, "invalid_token")  # Keycloak's answer to a bad subject_token
 
 
-def test_aai_introspect_of_garbage_is_inactive(http):
+def test_aai_introspect_by_a_public_client_is_403_client_not_allowed(http):
+    # A confidential client's introspection (of garbage too) is tests/thirdparty/test_keycloak.py's.
     response = http.post(f"{OIDC}/token/introspect", data={"client_id": "lexis-prefect", "token": "garbage"})
-    assert response.status_code == 200
-    assert response.json() == {"active": False}
+    oidc_error(response, 403, "invalid_request")
+    assert response.json()["error_description"] == "Client not allowed."
 
 
 def test_aai_userinfo_without_bearer_is_401(http):
