@@ -34,6 +34,7 @@ from prefect.client.schemas.filters import (
 
 from lexis_prefect.models.heappe import JobState
 from lexis_prefect.models.job import SEED_JOB
+from lexis_prefect.resolve import run_job_name
 from tests.deploy.conftest import REPO, Stack, dumps, run_id_of
 
 DEPLOYMENTS = {
@@ -54,8 +55,9 @@ def job_named(name: str, walltime: int = 600) -> dict[str, Any]:
 
 
 def sandbox_job(stack: Stack, name: str) -> dict[str, Any] | None:
-    # `<job name> <10-hex digest of run and step>` (resolve.run_job_name)
-    mine = re.compile(re.escape(name) + r" [0-9a-f]{10}")
+    # `<job name made legal for HEAppE> <10-hex digest of run and step>` (resolve.run_job_name)
+    legal = run_job_name(name, "", "")[:-10]
+    mine = re.compile(re.escape(legal) + r"[0-9a-f]{10}")
     return next((j for j in stack.sandbox.jobs() if mine.fullmatch(j["name"])), None)
 
 
