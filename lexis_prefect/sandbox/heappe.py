@@ -1,7 +1,8 @@
 """Sandbox HEAppE: its REST API, session codes, file transfer keys and the views of jobs and their files.
 
 The jobs themselves, each task a local process, are `heappe_jobs.py`; the cluster and its
-templates `heappe_catalogue.py`; what HEAppE refuses, and how, `heappe_rules.py`.
+templates `heappe_catalogue.py`; what HEAppE refuses, and how, `heappe_rules.py`
+(the REST layer) and `heappe_business_rules.py` (the business logic).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from lexis_prefect.models.heappe import (
 )
 from lexis_prefect.models.validation import summarize
 from lexis_prefect.sandbox.aai import AAIState
+from lexis_prefect.sandbox import heappe_business_rules as business
 from lexis_prefect.sandbox import heappe_catalogue as catalogue
 from lexis_prefect.sandbox import heappe_rules as rules
 from lexis_prefect.sandbox.config import SandboxConfig, SandboxLocation
@@ -72,7 +74,7 @@ class HEAppEState(HEAppEJobs):
             raise rules.internal()
         claims = self.token_user(rules.get(credentials, "OpenIdAccessToken"))
         if claims is None:
-            raise rules.invalid_token(self.profile)
+            raise business.invalid_token(self.profile)
         code = str(uuid.uuid4())
         self.sessions[code] = {
             "user": claims,
@@ -90,10 +92,10 @@ class HEAppEState(HEAppEJobs):
     def user(self, location: SandboxLocation, code: str | None) -> str:
         session = self.sessions.get(code) if isinstance(code, str) else None
         if session is None or session["location"] != location.name:
-            raise rules.unknown_session(self.profile, code)
+            raise business.unknown_session(self.profile, code)
         if session["expires_at"] <= time.time():
             expired = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(session["expires_at"]))
-            raise rules.expired_session(str(code), expired)
+            raise business.expired_session(str(code), expired)
         # Sliding expiry: each use sets the session's LastAccessTime (UserAndLimitationManagementLogic, all tags).
         session["expires_at"] = time.time() + self.config.session_lifetime_seconds
         return session["user"]
@@ -235,7 +237,7 @@ class HEAppEState(HEAppEJobs):
         except ValueError:  # e.g. a NUL byte
             path = root
         if not path.is_relative_to(root) or not path.is_file():
-            raise rules.missing_path(self.profile, relative)
+            raise business.missing_path(self.profile, relative)
         return base64.b64encode(path.read_bytes()).decode()
 
 
@@ -314,7 +316,7 @@ _BEARER_USER: ContextVar[str | None] = ContextVar("heappe_bearer_user", default=
 
 
 def heappe_router(state: HEAppEState, location: SandboxLocation, prefix: str) -> APIRouter:
-    """The HEAppE REST API of one location, under `<prefix>/heappe/`; rules: heappe_rules.py."""
+    """The HEAppE REST API of one location, under `<prefix>/heappe/`; rules: heappe_rules.py, heappe_business_rules.py."""
     router = APIRouter(prefix=f"{prefix}/heappe")
     profile = state.profile
     bearer_mode = state.config.heappe_bearer and profile.bearer_capable
@@ -369,13 +371,13 @@ def heappe_router(state: HEAppEState, location: SandboxLocation, prefix: str) ->
         if profile.list_clusters_session != "none":  # V4.3.0: an anonymous action
             session_user(code)
         clusters = catalogue.clusters(state.config, location)
-        return rules.shape_clusters(profile, [c.model_dump(mode="json", by_alias=True) for c in clusters])
+        return catalogue.shape_clusters(profile, [c.model_dump(mode="json", by_alias=True) for c in clusters])
 
     @handler
     async def create_job(request: Request) -> Any:
         raw = await read(request)
         user = session_user(rules.get(raw, "SessionCode"))
-        rules.business_create_job(profile, catalogue.rules_catalogue(state.config, location), rules.get(raw, "JobSpecification"))
+        business.business_create_job(profile, catalogue.rules_catalogue(state.config, location), rules.get(raw, "JobSpecification"))
         body: CreateJobRequest = _parse(CreateJobRequest, raw)
         return state.info(state.create(location, user, body.job_specification))
 

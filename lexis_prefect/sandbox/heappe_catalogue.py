@@ -1,16 +1,17 @@
 """Sandbox HEAppE catalogue: the cluster, node types, projects and command templates of one location
-(each sandbox HEAppE instance holds one cluster, the location's), as the business rules and
-ListAvailableClusters see them."""
+(each sandbox HEAppE instance holds one cluster, the location's), as the business rules see them and as
+ListAvailableClusters shows them in each HEAppE version."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from lexis_prefect.models.heappe import ClusterInfo, ClusterNodeType, CommandTemplate, CommandTemplateParameter, Project
-from lexis_prefect.sandbox import heappe_rules as rules
+from lexis_prefect.sandbox import heappe_business_rules as business
 from lexis_prefect.sandbox.config import SandboxConfig, SandboxLocation
+from lexis_prefect.sandbox.heappe_versions import HEAppEProfile
 
-__all__ = ["clusters", "node_type_id", "rules_catalogue", "templates"]
+__all__ = ["clusters", "node_type_id", "rules_catalogue", "shape_clusters", "templates"]
 
 
 def node_type_id(location: SandboxLocation, index: int) -> int:
@@ -27,19 +28,19 @@ def templates(config: SandboxConfig, location: SandboxLocation) -> dict[int, tup
     }
 
 
-def rules_catalogue(config: SandboxConfig, location: SandboxLocation) -> rules.Catalogue:
-    """What `rules.business_create_job` checks a job specification against."""
+def rules_catalogue(config: SandboxConfig, location: SandboxLocation) -> business.Catalogue:
+    """What `business.business_create_job` checks a job specification against."""
     node_types = {
-        node_type_id(location, i): rules.NodeTypeInfo(node_type_id(location, i), nt.max_walltime, location.cluster_id)
+        node_type_id(location, i): business.NodeTypeInfo(node_type_id(location, i), nt.max_walltime, location.cluster_id)
         for i, nt in enumerate(location.node_types)
     }
-    template_infos = {tid: rules.TemplateInfo(tid, nid, tuple(t.parameters)) for tid, (nid, t) in templates(config, location).items()}
+    template_infos = {tid: business.TemplateInfo(tid, nid, tuple(t.parameters)) for tid, (nid, t) in templates(config, location).items()}
     projects = tuple(config.projects.values())
-    return rules.Catalogue(location.cluster_id, (location.cluster_id,), node_types, template_infos, projects, projects)
+    return business.Catalogue(location.cluster_id, (location.cluster_id,), node_types, template_infos, projects, projects)
 
 
 def clusters(config: SandboxConfig, location: SandboxLocation) -> list[ClusterInfo]:
-    """ListAvailableClusters, before `rules.shape_clusters` drops what the emulated version does not show."""
+    """ListAvailableClusters, before `shape_clusters` drops what the emulated version does not show."""
 
     def node_type_templates(type_id: int) -> list[CommandTemplate]:
         return [
@@ -87,3 +88,20 @@ def clusters(config: SandboxConfig, location: SandboxLocation) -> list[ClusterIn
             node_types=node_types,
         )
     ]
+
+
+def shape_clusters(p: HEAppEProfile, clusters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """ExtModels/ClusterInformation/Models: ClusterExt has no MasterNodeName in any tag; FileTransferMethodIds
+    (ClusterExt) and ClusterId (ClusterNodeTypeExt) only from V6.0.0; Queue (ClusterNodeTypeExt) from V5.0.0.
+    V4.3.0 lists only template parameters without a Query (ClusterInformationConverts.cs l.91) — every
+    sandbox parameter is one, so the lists are the same."""
+    for cluster in clusters:
+        cluster.pop("MasterNodeName", None)
+        if not p.catalogue_v6_ids:
+            cluster.pop("FileTransferMethodIds", None)
+        for node_type in cluster.get("NodeTypes", []):
+            if not p.catalogue_v6_ids:
+                node_type.pop("ClusterId", None)
+            if p.version == "4.3":
+                node_type.pop("Queue", None)
+    return clusters

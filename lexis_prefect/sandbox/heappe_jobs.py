@@ -20,7 +20,7 @@ from typing import Any
 
 from lexis_prefect.models.heappe import FileType, JobSpecification, JobState, TaskState
 from lexis_prefect.sandbox import heappe_catalogue as catalogue
-from lexis_prefect.sandbox import heappe_rules as rules
+from lexis_prefect.sandbox import heappe_business_rules as business
 from lexis_prefect.sandbox.config import SandboxConfig, SandboxLocation
 from lexis_prefect.sandbox.heappe_rules import HEAppEProblem
 from lexis_prefect.sandbox.heappe_versions import profile as heappe_profile
@@ -40,7 +40,7 @@ class HEAppEJobs:
 
     def __init__(self, config: SandboxConfig, data_dir: Path) -> None:
         self.config = config
-        self.profile = heappe_profile(config.heappe_version)  # what the emulated HEAppE tag does (heappe_rules.py)
+        self.profile = heappe_profile(config.heappe_version)  # what the emulated HEAppE tag does (heappe_versions.py)
         self.jobs_dir = data_dir / "jobs"
         self.control_dir = data_dir / "control"
         self.jobs: dict[int, dict[str, Any]] = {}
@@ -66,13 +66,13 @@ class HEAppEJobs:
     def job(self, location: SandboxLocation, user: str, job_id: int) -> dict[str, Any]:
         job = self.jobs.get(job_id)
         if job is None or job["location"] != location.name:
-            raise rules.unknown_job(job_id)
+            raise business.unknown_job(job_id)
         if job["user"] != user:
-            raise rules.foreign_job(self.profile, user, job_id)
+            raise business.foreign_job(self.profile, user, job_id)
         return job
 
     def create(self, location: SandboxLocation, user: str, spec: JobSpecification) -> dict[str, Any]:
-        """A job from a spec `rules.business_create_job` has accepted."""
+        """A job from a spec `business.business_create_job` has accepted."""
         job_id = self._new_id()
         tasks = [self._task(location, job_id, task) for task in spec.tasks]
         job = {
@@ -95,7 +95,7 @@ class HEAppEJobs:
         return job
 
     def _task(self, location: SandboxLocation, job_id: int, task: Any) -> dict[str, Any]:
-        # The node type, template, parameters and walltime were checked by rules.business_create_job;
+        # The node type, template, parameters and walltime were checked by business.business_create_job;
         # values of identifiers the template does not declare are not refused by HEAppE, only unused.
         _, template = catalogue.templates(self.config, location)[task.command_template_id]
         values = {
@@ -127,7 +127,7 @@ class HEAppEJobs:
         }
 
     def submit(self, job: dict[str, Any]) -> None:
-        rules.check_submit(job["state"])
+        business.check_submit(job["state"])
         job["state"] = int(JobState.Submitted)
         job["submitted"] = _now()
         for task in job["tasks"]:
@@ -135,14 +135,14 @@ class HEAppEJobs:
         self.dirty = True
 
     def cancel(self, job: dict[str, Any]) -> None:
-        rules.check_cancel(self.profile, job["id"], job["state"])
+        business.check_cancel(self.profile, job["id"], job["state"])
         if job["state"] in (JobState.Configuring, JobState.WaitingForServiceAccount):
             for task in job["tasks"]:
                 task["state"] = int(TaskState.Canceled)
         self._stop(job, JobState.Canceled, "Job cancelled manually by the client.")
 
     def delete(self, job: dict[str, Any]) -> None:
-        rules.check_delete(self.profile, job["id"], job["state"])
+        business.check_delete(self.profile, job["id"], job["state"])
         shutil.rmtree(self.jobs_dir / str(job["id"]), ignore_errors=True)
         if not self.profile.deleted_state:
             return  # V4.3.0 only removes the job directory: there is no Deleted state

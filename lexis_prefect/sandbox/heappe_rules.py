@@ -1,4 +1,5 @@
-"""Every rule the sandbox HEAppE enforces, with the HEAppE source that says so.
+"""The rules of HEAppE's request pipeline up to its business logic, with the HEAppE source that says so,
+and the refusals (ProblemDetails) every rule answers with.
 
 Rules run on the RAW request JSON (keys matched case-insensitively, as System.Text.Json binds them
 with `PropertyNameCaseInsensitive`), before lexis-prefect's pydantic models parse it, so a refusal
@@ -8,7 +9,7 @@ reads as HEAppE's own. The order of the checks is HEAppE's request pipeline:
 2. `[RequestSizeLimit]` of the action — `check_size`.
 3. JSON model binding and DataAnnotations (`[ApiController]` answers 400 ValidationProblemDetails) — `annotations`.
 4. The REST validator of the action (RestApi/InputValidator/*.cs, 404 "Validation Problem") — `rest_*`.
-5. Session code → user (service tier), then the business logic (BusinessLogicTier) — `business_create_job`, `check_*`.
+5. Session code → user (service tier), then the business logic (BusinessLogicTier) — `heappe_business_rules.py`.
 
 Citations are `tag(s) — path` in It4innovations/HEAppE; "all" = V4.3.0, V5.0.0, V6.0.0, V6.3.2.
 Per-version differences live in `heappe_versions.py`. The rule table goes into docs/lexis-contract.md.
@@ -18,14 +19,13 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi.responses import JSONResponse, Response
 
 from lexis_prefect.sandbox.heappe_versions import HEAppEProfile
 
-__all__ = ["Catalogue", "HEAppEProblem", "NodeTypeInfo", "TemplateInfo"]
+__all__ = ["HEAppEProblem"]
 
 # -- answers: how RestApi/ExceptionMiddleware.cs and ASP.NET shape a refusal -------------------------
 
@@ -112,8 +112,13 @@ def items(data: Any, key: str) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def _int(value: Any) -> int | None:
+def as_int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def cs_str(value: Any) -> str:
+    """C# string interpolation: null is empty."""
+    return "" if value is None else str(value)
 
 
 # -- 2. [RequestSizeLimit] ----------------------------------------------------------------------------
@@ -242,7 +247,7 @@ def session_lines(p: HEAppEProfile, code: Any) -> list[str]:
 
 def _id_line(value: Any, name: str) -> list[str]:
     """AbstractValidator.ValidateId (all): "{name} must be greater than 0" (no full stop)."""
-    return [f"{name} must be greater than 0"] if (_int(value) or 0) <= 0 else []
+    return [f"{name} must be greater than 0"] if (as_int(value) or 0) <= 0 else []
 
 
 def _raise(messages: list[str]) -> None:
@@ -270,7 +275,7 @@ def rest_download_parts(p: HEAppEProfile, raw: Any) -> None:
     if not isinstance(offsets, list):
         raise internal()
     for offset in offsets:
-        task_id, start = _int(get(offset, "SubmittedTaskInfoId")), _int(get(offset, "Offset"))
+        task_id, start = as_int(get(offset, "SubmittedTaskInfoId")), as_int(get(offset, "Offset"))
         if task_id is not None and task_id <= 0:
             messages.append("SubmittedTaskInfoId must be greater than 0")
         if start is not None and start < 0:
@@ -302,7 +307,7 @@ def rest_create_job(p: HEAppEProfile, raw: Any) -> None:
         messages.append("Name cannot be empty.")
     elif _illegal(name):
         messages.append("Name contains illegal characters.")
-    if (_int(get(job, "WaitingLimit")) or 0) < 0:
+    if (as_int(get(job, "WaitingLimit")) or 0) < 0:
         messages.append("WaitingLimit must be unsigned number")
     # JobSpecificationExt.WalltimeLimit is get-only in all four tags: never bound, never checked.
     email, phone = get(job, "NotificationEmail"), get(job, "PhoneNumber")
@@ -318,33 +323,28 @@ def rest_create_job(p: HEAppEProfile, raw: Any) -> None:
             messages.append("Phone number is in a wrong format.")
     for variable in items(job, "EnvironmentVariables"):
         if not get(variable, "Name"):
-            messages.append(f"Environment variable's name for the job cannot be empty. ({_cs(get(variable, 'Name'))}={_cs(get(variable, 'Value'))})")
+            messages.append(f"Environment variable's name for the job cannot be empty. ({cs_str(get(variable, 'Name'))}={cs_str(get(variable, 'Value'))})")
     tasks = items(job, "Tasks")
     if not tasks:
         messages.append("Each job has to contain at least one task.")
     for task in tasks:
         messages += _task_lines(p, task if isinstance(task, dict) else {})
-    if (_int(get(job, "ProjectId")) or 0) <= 0:
+    if (as_int(get(job, "ProjectId")) or 0) <= 0:
         messages.append("ProjectId must be greater than 0.")
     messages += session_lines(p, get(raw, "SessionCode"))
     _raise(messages)
-
-
-def _cs(value: Any) -> str:
-    """C# string interpolation: null is empty."""
-    return "" if value is None else str(value)
 
 
 def _task_lines(p: HEAppEProfile, task: dict[str, Any]) -> list[str]:
     """ValidateTaskSpecificationInput — all, RestApi/InputValidator/JobManagementValidator.cs."""
     out: list[str] = []
     name = get(task, "Name")
-    n = _cs(name)
+    n = cs_str(name)
     if not name:
         out.append("Task name cannot be empty.")
     if _illegal(name):  # no null guard in any tag: a null task name is a 500
         out.append("Task name contains illegal characters.")
-    min_cores, max_cores, walltime = _int(get(task, "MinCores")), _int(get(task, "MaxCores")), _int(get(task, "WalltimeLimit"))
+    min_cores, max_cores, walltime = as_int(get(task, "MinCores")), as_int(get(task, "MaxCores")), as_int(get(task, "WalltimeLimit"))
     if max_cores is None and p.version != "4.3":
         max_cores = 0  # `int MaxCores` from V5.0.0 (`int?` in V4.3.0): a missing value binds 0
     if min_cores is not None and min_cores <= 0:
@@ -371,7 +371,7 @@ def _task_lines(p: HEAppEProfile, task: dict[str, Any]) -> list[str]:
             out.append(f'JobArrays parameter for task "{n}" has wrong definition.')
     # The JSON name differs: TaskParalizationParameters (V4.3.0, V5.0.0), TaskParallelizationParameters (V6.0.0+).
     parallel = get(task, p.parallelization_key)
-    if isinstance(parallel, list) and max_cores is not None and sum(_int(get(x, "MaxCores")) or 0 for x in parallel) > max_cores:
+    if isinstance(parallel, list) and max_cores is not None and sum(as_int(get(x, "MaxCores")) or 0 for x in parallel) > max_cores:
         out.append(f'TaskParalizationSpecifications count of maximal cores for task "{n}" must be lower or equals to Maximal number of cores in task.')
     policy = get(task, "PlacementPolicy")
     if policy:
@@ -392,17 +392,17 @@ def _task_lines(p: HEAppEProfile, task: dict[str, Any]) -> list[str]:
     for node in items(task, "RequiredNodes"):
         if node is None and p.version != "6.3":
             raise internal()  # `requiredNode.Length` on null before V6.3.2
-        out += _string_lines(node, f'Required node "{_cs(node)}" specification', n, 40, path=False)
+        out += _string_lines(node, f'Required node "{cs_str(node)}" specification', n, 40, path=False)
     if p.template_value_null_checks:  # V5.0.0+
         for value in items(task, "TemplateParameterValues"):
             identifier = get(value, "CommandParameterIdentifier")
             if identifier is None:
                 out.append(f'Parameter identifier for parameter in task "{n}" cannot be null.')
             if get(value, "ParameterValue") is None:
-                out.append(f'Parameter value for parameter "{_cs(identifier)}" in task "{n}" cannot be null.')
+                out.append(f'Parameter value for parameter "{cs_str(identifier)}" in task "{n}" cannot be null.')
     for variable in items(task, "EnvironmentVariables"):
         if not get(variable, "Name"):
-            out.append(f"Environment variable's name for task \"{n}\" cannot be empty. ({_cs(get(variable, 'Name'))} = {_cs(get(variable, 'Value'))})")
+            out.append(f"Environment variable's name for task \"{n}\" cannot be empty. ({cs_str(get(variable, 'Name'))} = {cs_str(get(variable, 'Value'))})")
     return out
 
 
@@ -446,186 +446,3 @@ def read_body(p: HEAppEProfile, action: str, body: bytes) -> Any:
     if action in _REST:
         _REST[action](p, raw)
     return raw
-
-
-# -- 5. business logic ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class NodeTypeInfo:
-    id: int
-    max_walltime: int
-    file_transfer_method_id: int
-
-
-@dataclass(frozen=True)
-class TemplateInfo:
-    id: int
-    node_type_id: int
-    parameters: tuple[str, ...]  # all without a Query: the sandbox fills none itself
-    project_id: int | None = None
-
-
-@dataclass(frozen=True)
-class Catalogue:
-    """What one sandbox HEAppE instance holds: one cluster, its node types and command templates."""
-
-    cluster_id: int
-    file_transfer_method_ids: tuple[int, ...]
-    node_types: dict[int, NodeTypeInfo]
-    templates: dict[int, TemplateInfo]
-    projects: tuple[int, ...]
-    cluster_projects: tuple[int, ...] = field(default=())  # projects linked to the cluster (ClusterProject)
-
-
-#: all — Exceptions/Resources/ExceptionsMessages.en.resx InputValidationException_NotValidJobSpecification;
-#: the `\r\n` is literal text in the resource (backslash, r, backslash, n), not a line break.
-NOT_VALID_JOB = "Submitted job specification is not valid: \\r\\n "
-
-
-def business_create_job(p: HEAppEProfile, catalogue: Catalogue, spec: dict[str, Any]) -> None:
-    """JobManagementService/Logic.CreateJob after the REST validator and the session (V6.3.2 line refs):
-    1. CheckUserRoleForProject: an unknown project → RequestedObjectDoesNotExistException("ProjectNotFound")
-       → 404 — ServiceTier/UserAndLimitationManagement/UserAndLimitationManagementService.cs (V4.3.0..V6.3.2).
-    2. GetNextAvailableUserCredentials: unknown cluster → "ClusterNotExists" → 404 —
-       BusinessLogicTier/Logic/ClusterInformation/ClusterInformationLogic.cs (V4.3.0, V6.3.2).
-    3. CompleteJobSpecification: `FileTransferMethodId.Value` — null → InvalidOperationException → 500
-       (JobManagementLogic.cs, V4.3.0 l.371, V5.0.0 l.434, V6.3.2 l.634).
-    4. The BL JobManagementValidator — BusinessLogicTier/Logic/JobManagement/Validators/JobManagementValidator.cs
-       (all), thrown as InputValidationException("NotValidJobSpecification") → 404."""
-    project_id, cluster_id, ftm = _int(get(spec, "ProjectId")), _int(get(spec, "ClusterId")), _int(get(spec, "FileTransferMethodId"))
-    if project_id not in catalogue.projects:
-        raise validation("The specified project is not defined in the HEAppE.")
-    if cluster_id != catalogue.cluster_id:
-        raise validation(f"Requested cluster with Id '{_cs(cluster_id)}' does not exist in the HEAppE.")
-    if ftm is None:
-        raise internal()
-    job_name = _cs(get(spec, "Name"))
-    out: list[str] = []
-    # ValidateRequestedCluster: the method is looked up among the cluster's; not found → null?.ClusterId != ClusterId.
-    if ftm not in catalogue.file_transfer_method_ids:
-        out.append(f"Job {job_name} has wrong FileTransferMethod")
-    # ValidateRequestedProject: GetClusterProjectForClusterAndProject == null.
-    if project_id not in (catalogue.cluster_projects or catalogue.projects):
-        out.append(f"Requested project with Id {project_id} has no reference to cluster with Id {cluster_id}.")
-    for task in items(spec, "Tasks"):
-        name = _cs(get(task, "Name"))
-        node_type_id, template_id = _int(get(task, "ClusterNodeTypeId")), _int(get(task, "CommandTemplateId"))
-        walltime = _int(get(task, "WalltimeLimit"))
-        # ValidateWallTimeLimit
-        node_type = catalogue.node_types.get(node_type_id or 0)
-        if node_type is None:
-            out.append(f"Requested ClusterNodeType with Id {_cs(node_type_id)} does not exist in the system")
-        elif walltime is not None and walltime > node_type.max_walltime:
-            out.append(f"Defined task {name} has set higher WalltimeLimit ({walltime}) than the maximum on this cluster node, "
-                       f"maximal WallTimeLimit is {node_type.max_walltime}")
-        template = catalogue.templates.get(template_id or 0)
-        if template is None:
-            out.append("Command Template does not exist.")
-            break  # the BL validator stops at the first task without a template
-        given = {get(v, "CommandParameterIdentifier") for v in items(task, "TemplateParameterValues")}
-        for parameter in template.parameters:  # enabled parameters without a Query need a value
-            if parameter not in given:
-                out.append(f'Command Template parameter "{parameter}" does not have a value.')
-        if node_type_id != template.node_type_id:
-            out.append(f"Task {name} has wrong CommandTemplate")
-        if template.project_id is not None and template.project_id != project_id:
-            out.append(f'Task {name} has specified CommandTemplateId "{template.id}" which is not referenced to ProjectId '
-                       f'"{project_id}" at JobSpecification')
-        template_node = catalogue.node_types[template.node_type_id]
-        # (the template's cluster is always the job's here: each sandbox HEAppE holds one cluster)
-        if ftm != template_node.file_transfer_method_id:
-            out.append(f'Command template "{template.id}" for task "{name}" has different file transfer method '
-                       f'"{template_node.file_transfer_method_id}" than job file transfer method "{ftm}".')
-        if template.node_type_id != node_type_id:
-            out.append(f'Task "{name}" must used same ClusterNodeTypeId "{_cs(node_type_id)}" which is defined in '
-                       f'CommandTemplate (ClusterNodeTypeId="{template.node_type_id}").')
-    if out:
-        raise validation(NOT_VALID_JOB + lines(out))
-
-
-# -- sessions and jobs -------------------------------------------------------------------------------
-
-
-def unknown_session(p: HEAppEProfile, code: Any) -> HEAppEProblem:
-    """V4.3.0–V6.0.0: SessionCodeNotValidException("NotPresent") → 401 "Session Code Authentication Problem";
-    V6.3.2: UnauthorizedAccessException("Unauthorized") → 401 "Unauthorized Access" —
-    BusinessLogicTier/Logic/UserAndLimitationManagement/UserAndLimitationManagementLogic.cs."""
-    if p.unknown_session_unauthorized:
-        return HEAppEProblem(401, "Unauthorized Access", "Unauthorized")
-    return HEAppEProblem(401, "Session Code Authentication Problem", f"Session code '{_cs(code)}' is not present in the HEAppE.")
-
-
-def expired_session(code: str, expired_at: str) -> HEAppEProblem:
-    """all — SessionCodeNotValidException("Expired") → 401; resx "Session code '{0}' already expired at '{1}'."."""
-    return HEAppEProblem(401, "Session Code Authentication Problem", f"Session code '{code}' already expired at '{expired_at}'.")
-
-
-def invalid_token(p: HEAppEProfile) -> HEAppEProblem:
-    """AuthenticationTypeException("InvalidToken") → 401 — UserAndLimitationManagementLogic (all); title per tag."""
-    return HEAppEProblem(401, p.auth_title, "Invalid or not active token provided. Unable to authenticate user by provided credentials.")
-
-
-def unknown_job(job_id: Any) -> HEAppEProblem:
-    """all — RequestedObjectDoesNotExistException("NotExistingJobInfo") → 404."""
-    return validation(f"Requested job info with Id: '{_cs(job_id)}' does not exist in the HEAppE.")
-
-
-def foreign_job(p: HEAppEProfile, user: str, job_id: int) -> HEAppEProblem:
-    """AdaptorUserNotAuthorizedForJobException("UserNotAuthorizedToWorkWithJob"): 401 "Session Code Authentication
-    Problem" in V6.3.2, an ExternalException before (500 "External Problem"). The user is HEAppE's user name."""
-    detail = f"Logged user '{user}' is not authorized to query job info '{job_id}'."
-    return HEAppEProblem(401, "Session Code Authentication Problem", detail) if p.foreign_job_401 else external(p, detail)
-
-
-_STATE_NAMES = {1: "Configuring", 2: "Submitted", 4: "Queued", 8: "Running", 16: "Finished", 32: "Failed",
-                64: "Canceled", 128: "WaitingForServiceAccount", 256: "Deleted"}
-
-
-def check_submit(state: int) -> None:
-    """all — JobManagementLogic.SubmitJob: only Configuring (or WaitingForServiceAccount), else
-    InputValidationException("SubmittingJobNotInConfiguringState") → 404."""
-    if state not in (1, 128):
-        raise validation("Unable to submit the job (incorrect job state).")
-
-
-def check_cancel(p: HEAppEProfile, job_id: int, state: int) -> None:
-    """JobManagementLogic.CancelJob (all): Submitted..Running → scheduler cancel; WaitingForServiceAccount (and
-    Configuring from V5.0.0) → Canceled; else InvalidRequestException("CannotCancelJob")."""
-    if 2 <= state < 16 or state == 128 or (state == 1 and p.cancel_configuring):
-        return
-    raise invalid_request(p, f"Cannot cancel job '{job_id}', this job is in state '{_STATE_NAMES.get(state, state)}'.")
-
-
-def check_delete(p: HEAppEProfile, job_id: int, state: int) -> None:
-    """JobManagementLogic.DeleteJob: `State is Configuring or >= Finished and not WaitingForServiceAccount`
-    (V4.3.0), `... and not Deleted` (V5.0.0+), else InvalidRequestException("CannotDeleteJob")."""
-    if state == 1 or (state >= 16 and state not in (128, 256)):
-        return
-    raise invalid_request(p, f"Cannot delete job '{job_id}', this job is in state '{_STATE_NAMES.get(state, state)}'.")
-
-
-def missing_path(p: HEAppEProfile, path: str) -> HEAppEProblem:
-    """FileTransferLogic.DownloadFileFromCluster (all): SftpPathNotFoundException → InvalidRequestException
-    ("NotExistingPath"); the SSH.NET message "No such file" is assumed [unverified]."""
-    return invalid_request(p, f"Requested path '{path}' was not found. Exception message: 'No such file'.")
-
-
-# -- answers shaped per version ----------------------------------------------------------------------
-
-
-def shape_clusters(p: HEAppEProfile, clusters: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """ExtModels/ClusterInformation/Models: ClusterExt has no MasterNodeName in any tag; FileTransferMethodIds
-    (ClusterExt) and ClusterId (ClusterNodeTypeExt) only from V6.0.0; Queue (ClusterNodeTypeExt) from V5.0.0.
-    V4.3.0 lists only template parameters without a Query (ClusterInformationConverts.cs l.91) — every
-    sandbox parameter is one, so the lists are the same."""
-    for cluster in clusters:
-        cluster.pop("MasterNodeName", None)
-        if not p.catalogue_v6_ids:
-            cluster.pop("FileTransferMethodIds", None)
-        for node_type in cluster.get("NodeTypes", []):
-            if not p.catalogue_v6_ids:
-                node_type.pop("ClusterId", None)
-            if p.version == "4.3":
-                node_type.pop("Queue", None)
-    return clusters

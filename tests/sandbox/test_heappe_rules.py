@@ -1,4 +1,5 @@
-"""The sandbox HEAppE refuses what HEAppE refuses, as HEAppE answers it (lexis_prefect/sandbox/heappe_rules.py).
+"""The sandbox HEAppE refuses what HEAppE refuses, as HEAppE answers it (lexis_prefect/sandbox/heappe_rules.py,
+heappe_business_rules.py).
 
 One sandbox subprocess per HEAppE profile for the module; each test sends one bad request over raw
 HTTP and checks status, title and message. The rule table with sources: docs/lexis-contract.md.
@@ -14,6 +15,7 @@ import httpx
 import pytest
 
 from lexis_prefect.sandbox import SandboxConfig, SandboxProcess
+from lexis_prefect.sandbox import heappe_business_rules as business
 from lexis_prefect.sandbox import heappe_rules as rules
 from lexis_prefect.sandbox.heappe_versions import PROFILES, VERSIONS
 
@@ -274,12 +276,12 @@ def test_create_job_business_rules(v63: HEAppE):
 def test_template_node_type_and_project_binding():
     # The sandbox catalogue has one node type per cluster and templates of no project: checked on the rule itself.
     profile = PROFILES["6.3"]
-    nodes = {101: rules.NodeTypeInfo(101, 3600, 1), 102: rules.NodeTypeInfo(102, 3600, 1)}
-    catalogue = rules.Catalogue(1, (1,), nodes, {5: rules.TemplateInfo(5, 101, (), project_id=2)}, (1, 2), (2,))
+    nodes = {101: business.NodeTypeInfo(101, 3600, 1), 102: business.NodeTypeInfo(102, 3600, 1)}
+    catalogue = business.Catalogue(1, (1,), nodes, {5: business.TemplateInfo(5, 101, (), project_id=2)}, (1, 2), (2,))
     spec = {"Name": "j", "ProjectId": 1, "ClusterId": 1, "FileTransferMethodId": 1,
             "Tasks": [{"Name": "t", "ClusterNodeTypeId": 102, "CommandTemplateId": 5}]}
     with pytest.raises(rules.HEAppEProblem) as refusal:
-        rules.business_create_job(profile, catalogue, spec)
+        business.business_create_job(profile, catalogue, spec)
     assert refusal.value.detail == NOT_VALID + rules.lines([
         "Requested project with Id 1 has no reference to cluster with Id 1.",
         "Task t has wrong CommandTemplate",
