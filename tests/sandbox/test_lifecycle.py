@@ -40,7 +40,8 @@ async def tail(kit: Kit, job_id: int, task_id: int) -> tuple[str, str, Submitted
         )
         for part in parts:
             text[part.file_type] += part.content or ""
-            offsets[part.file_type] = part.offset
+            # HEAppE answers the offset it was sent: the file goes on after what was read.
+            offsets[part.file_type] = part.offset + len((part.content or "").encode())
         if info.is_terminal:
             return text[FileType.StandardOutputFile], text[FileType.StandardErrorFile], info
         await asyncio.sleep(0.2)
