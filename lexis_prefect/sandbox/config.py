@@ -148,7 +148,7 @@ class SandboxConfig(_Config):
     faults: FaultConfig = Field(default_factory=FaultConfig)
     log_requests: bool = False
     heappe_version: Literal["4.3", "5.0", "6.0", "6.3"] = Field(
-        default="6.3", description="HEAppE tag emulated (V4.3.0, V5.0.0, V6.0.0, V6.3.2): sandbox/heappe_versions.py."
+        default="6.3", description="HEAppE tag emulated (V4.3.0, V5.0.0, V6.0.0, V6.3.2): sandbox/heappe/versions.py."
     )
     heappe_bearer: bool = Field(
         default=False, description="HEAppE's LEXIS bearer mode (from V6.1): calls carry `Authorization: Bearer`."

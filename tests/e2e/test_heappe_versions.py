@@ -2,7 +2,7 @@
 
 The rest of the suite runs at the default profile (V6.3.2, session codes). Here each other profile,
 and V6.3.2 in bearer mode, runs the whole path once: stage-in, CreateJob / SubmitJob, output tail,
-stage-out, and the refusals each version's rules would make (sandbox/heappe_rules.py) would fail it.
+stage-out, and the refusals each version's rules would make (sandbox/heappe/rules.py) would fail it.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ DELETE = "JobManagement/DeleteJob"
 INFO = "JobManagement/CurrentInfoForJob"
 PARTS = "FileTransfer/DownloadPartsOfJobFilesFromCluster"
 DOWNLOAD = "FileTransfer/DownloadFileFromCluster"
-# Every route of a sandbox HEAppE instance (lexis_prefect/sandbox/heappe.py).
+# Every route of a sandbox HEAppE instance (lexis_prefect/sandbox/heappe/api.py).
 HEAPPE_ROUTES = [
     ("POST", AUTH),
     ("POST", "UserAndLimitationManagement/AuthenticateUserOpenId"),

@@ -1,5 +1,5 @@
-"""The sandbox HEAppE refuses what HEAppE refuses, as HEAppE answers it (lexis_prefect/sandbox/heappe_rules.py,
-heappe_business_rules.py).
+"""The sandbox HEAppE refuses what HEAppE refuses, as HEAppE answers it (lexis_prefect/sandbox/heappe/rules.py,
+business_rules.py).
 
 One sandbox subprocess per HEAppE profile for the module; each test sends one bad request over raw
 HTTP and checks status, title and message. The rule table with sources: docs/lexis-contract.md.
@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from lexis_prefect.sandbox import SandboxConfig, SandboxProcess
-from lexis_prefect.sandbox import heappe_business_rules as business
-from lexis_prefect.sandbox import heappe_rules as rules
-from lexis_prefect.sandbox.heappe_versions import PROFILES, VERSIONS
+from lexis_prefect.sandbox.heappe import business_rules as business
+from lexis_prefect.sandbox.heappe import rules
+from lexis_prefect.sandbox.heappe.versions import PROFILES, VERSIONS
 
 AUTH = "/heappe/UserAndLimitationManagement/AuthenticateLexisToken"
 CLUSTERS = "/heappe/ClusterInformation/ListAvailableClusters"

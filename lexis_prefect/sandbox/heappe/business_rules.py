@@ -1,9 +1,9 @@
 """What HEAppE's business logic refuses, with the HEAppE source that says so: step 5 of the request
-pipeline described in `heappe_rules.py` (CreateJob's checks against the catalogue, sessions, whose job
+pipeline described in `rules.py` (CreateJob's checks against the catalogue, sessions, whose job
 it is, the job state each action needs, missing files), run after the REST layer and the session code.
 
-Citations as in `heappe_rules.py`: `tag(s) — path` in It4innovations/HEAppE; "all" = V4.3.0, V5.0.0,
-V6.0.0, V6.3.2. Per-version differences live in `heappe_versions.py`.
+Citations as in `rules.py`: `tag(s) — path` in It4innovations/HEAppE; "all" = V4.3.0, V5.0.0,
+V6.0.0, V6.3.2. Per-version differences live in `versions.py`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from lexis_prefect.sandbox.heappe_rules import (
+from lexis_prefect.sandbox.heappe.rules import (
     HEAppEProblem,
     as_int,
     cs_str,
@@ -23,7 +23,7 @@ from lexis_prefect.sandbox.heappe_rules import (
     lines,
     validation,
 )
-from lexis_prefect.sandbox.heappe_versions import HEAppEProfile
+from lexis_prefect.sandbox.heappe.versions import HEAppEProfile
 
 __all__ = ["Catalogue", "NodeTypeInfo", "TemplateInfo"]
 

@@ -9,10 +9,10 @@ reads as HEAppE's own. The order of the checks is HEAppE's request pipeline:
 2. `[RequestSizeLimit]` of the action — `check_size`.
 3. JSON model binding and DataAnnotations (`[ApiController]` answers 400 ValidationProblemDetails) — `annotations`.
 4. The REST validator of the action (RestApi/InputValidator/*.cs, 404 "Validation Problem") — `rest_*`.
-5. Session code → user (service tier), then the business logic (BusinessLogicTier) — `heappe_business_rules.py`.
+5. Session code → user (service tier), then the business logic (BusinessLogicTier) — `business_rules.py`.
 
 Citations are `tag(s) — path` in It4innovations/HEAppE; "all" = V4.3.0, V5.0.0, V6.0.0, V6.3.2.
-Per-version differences live in `heappe_versions.py`. The rule table goes into docs/lexis-contract.md.
+Per-version differences live in `versions.py`. The rule table goes into docs/lexis-contract.md.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 
 from fastapi.responses import JSONResponse, Response
 
-from lexis_prefect.sandbox.heappe_versions import HEAppEProfile
+from lexis_prefect.sandbox.heappe.versions import HEAppEProfile
 
 __all__ = ["HEAppEProblem"]
 
@@ -126,7 +126,7 @@ def cs_str(value: Any) -> str:
 
 def check_size(p: HEAppEProfile, action: str, body: bytes) -> None:
     """`[RequestSizeLimit(N)]` — all, RestApi/Controllers/{UserAndLimitationManagement,JobManagement,
-    FileTransfer,ClusterInformation}Controller.cs (values per tag in heappe_versions.py).
+    FileTransfer,ClusterInformation}Controller.cs (values per tag in versions.py).
 
     Kestrel throws BadHttpRequestException "Request body too large. The max request body size is N bytes."
     (.NET 5+ wording [ASP.NET, not HEAppE code]); ExceptionMiddleware (all) maps only the exact text

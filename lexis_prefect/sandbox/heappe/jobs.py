@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from lexis_prefect.models.heappe import FileType, JobSpecification, JobState, TaskState
-from lexis_prefect.sandbox import heappe_catalogue as catalogue
-from lexis_prefect.sandbox import heappe_business_rules as business
 from lexis_prefect.sandbox.config import SandboxConfig, SandboxLocation
-from lexis_prefect.sandbox.heappe_rules import HEAppEProblem
-from lexis_prefect.sandbox.heappe_versions import profile as heappe_profile
+from lexis_prefect.sandbox.heappe import business_rules as business
+from lexis_prefect.sandbox.heappe import catalogue
+from lexis_prefect.sandbox.heappe.rules import HEAppEProblem
+from lexis_prefect.sandbox.heappe.versions import profile as heappe_profile
 
 __all__ = ["HEAppEJobs", "task_file_name"]
 
@@ -40,7 +40,7 @@ class HEAppEJobs:
 
     def __init__(self, config: SandboxConfig, data_dir: Path) -> None:
         self.config = config
-        self.profile = heappe_profile(config.heappe_version)  # what the emulated HEAppE tag does (heappe_versions.py)
+        self.profile = heappe_profile(config.heappe_version)  # what the emulated HEAppE tag does (versions.py)
         self.jobs_dir = data_dir / "jobs"
         self.control_dir = data_dir / "control"
         self.jobs: dict[int, dict[str, Any]] = {}

@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from lexis_prefect.models.heappe import ClusterInfo, ClusterNodeType, CommandTemplate, CommandTemplateParameter, Project
-from lexis_prefect.sandbox import heappe_business_rules as business
 from lexis_prefect.sandbox.config import SandboxConfig, SandboxLocation
-from lexis_prefect.sandbox.heappe_versions import HEAppEProfile
+from lexis_prefect.sandbox.heappe import business_rules as business
+from lexis_prefect.sandbox.heappe.versions import HEAppEProfile
 
 __all__ = ["clusters", "node_type_id", "rules_catalogue", "shape_clusters", "templates"]
 

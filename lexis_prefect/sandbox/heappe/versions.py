@@ -2,7 +2,7 @@
 
 Each profile is one tag of It4innovations/HEAppE (read from its source; citations are
 `tag — path`, the research notes are summarised in docs/lexis-contract.md). `lexis-prefect sandbox --heappe-version`
-picks one; the rules that use them are in `heappe_rules.py`.
+picks one; the rules that use them are in `rules.py`.
 
 Why 6.3 (V6.3.2) is the default: it is the newest tag of the public source, and the best public
 evidence says LEXIS runs HEAppE 6.x at or above 6.2 — py4heappe (HEAppE's own client) targets

@@ -1,8 +1,8 @@
 """Sandbox HEAppE: its REST API, session codes, file transfer keys and the views of jobs and their files.
 
-The jobs themselves, each task a local process, are `heappe_jobs.py`; the cluster and its
-templates `heappe_catalogue.py`; what HEAppE refuses, and how, `heappe_rules.py`
-(the REST layer) and `heappe_business_rules.py` (the business logic).
+The jobs themselves, each task a local process, are `jobs.py`; the cluster and its
+templates `catalogue.py`; what HEAppE refuses, and how, `rules.py`
+(the REST layer) and `business_rules.py` (the business logic).
 """
 
 from __future__ import annotations
@@ -30,12 +30,11 @@ from lexis_prefect.models.heappe import (
 )
 from lexis_prefect.models.validation import summarize
 from lexis_prefect.sandbox.aai import AAIState
-from lexis_prefect.sandbox import heappe_business_rules as business
-from lexis_prefect.sandbox import heappe_catalogue as catalogue
-from lexis_prefect.sandbox import heappe_rules as rules
 from lexis_prefect.sandbox.config import SandboxConfig, SandboxLocation
-from lexis_prefect.sandbox.heappe_jobs import HEAppEJobs, task_file_name
-from lexis_prefect.sandbox.heappe_rules import HEAppEProblem
+from lexis_prefect.sandbox.heappe import business_rules as business
+from lexis_prefect.sandbox.heappe import catalogue, rules
+from lexis_prefect.sandbox.heappe.jobs import HEAppEJobs, task_file_name
+from lexis_prefect.sandbox.heappe.rules import HEAppEProblem
 
 __all__ = ["HEAppEProblem", "HEAppEState", "heappe_router"]
 
@@ -68,7 +67,7 @@ class HEAppEState(HEAppEJobs):
 
     def authenticate(self, location: SandboxLocation, body: Any) -> str:
         # HEAppE (all tags) asks UserOrg who the token's owner is; the UserName sent is only logged.
-        # No Credentials object: a NullReferenceException in the service, a 500 (heappe_rules.internal).
+        # No Credentials object: a NullReferenceException in the service, a 500 (rules.internal).
         credentials = rules.get(body, "Credentials")
         if not isinstance(credentials, dict):
             raise rules.internal()
@@ -299,7 +298,7 @@ def _drop_nulls(raw: Any) -> Any:
 
 
 def _parse(model: Any, raw: Any) -> Any:
-    """The raw JSON (already through heappe_rules) as `model`; what the model still refuses is
+    """The raw JSON (already through rules.py) as `model`; what the model still refuses is
     answered like a JSON binding error of ASP.NET, 400 ValidationProblemDetails."""
     bound = _bind(model, _drop_nulls(raw))
     if isinstance(bound, dict) and "SessionCode" in {f.alias for f in model.model_fields.values()}:
@@ -316,7 +315,7 @@ _BEARER_USER: ContextVar[str | None] = ContextVar("heappe_bearer_user", default=
 
 
 def heappe_router(state: HEAppEState, location: SandboxLocation, prefix: str) -> APIRouter:
-    """The HEAppE REST API of one location, under `<prefix>/heappe/`; rules: heappe_rules.py, heappe_business_rules.py."""
+    """The HEAppE REST API of one location, under `<prefix>/heappe/`; rules: rules.py, business_rules.py."""
     router = APIRouter(prefix=f"{prefix}/heappe")
     profile = state.profile
     bearer_mode = state.config.heappe_bearer and profile.bearer_capable
