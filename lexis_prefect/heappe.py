@@ -385,18 +385,23 @@ def _parts_batches(job_id: int, offsets: list[TaskFileOffset]) -> list[list[Task
 
     Measured on the body as `json.dumps` writes it by default, with spaces after `,` and `:`
     and non-ASCII escaped: never shorter than what goes on the wire, whatever the encoder.
+    Each offset is measured once (this runs on every read of a job's output): a body is the
+    frame around its list, the items, and `", "` between them.
     """
-
-    def size(batch: list[TaskFileOffset]) -> int:
-        request = DownloadPartsRequest(session_code=_SIZING_CODE, submitted_job_info_id=job_id, task_file_offsets=batch)
-        return len(json.dumps(request.payload()).encode())
-
+    if not offsets:
+        return []
+    items = [len(json.dumps(offset.payload()).encode()) for offset in offsets]
+    one = DownloadPartsRequest(session_code=_SIZING_CODE, submitted_job_info_id=job_id, task_file_offsets=offsets[:1])
+    frame = len(json.dumps(one.payload()).encode()) - items[0]
     batches: list[list[TaskFileOffset]] = []
-    for offset in offsets:
-        if batches and size([*batches[-1], offset]) <= DOWNLOAD_PARTS_MAX_BODY_BYTES:
+    size = 0
+    for offset, item in zip(offsets, items):
+        if batches and size + 2 + item <= DOWNLOAD_PARTS_MAX_BODY_BYTES:
             batches[-1].append(offset)
-        elif size([offset]) <= DOWNLOAD_PARTS_MAX_BODY_BYTES:
+            size += 2 + item
+        elif frame + item <= DOWNLOAD_PARTS_MAX_BODY_BYTES:
             batches.append([offset])
+            size = frame + item
         else:  # pragma: no cover - one offset is about 60 bytes
             raise ConfigurationError(f"one DownloadParts offset does not fit HEAppE's {DOWNLOAD_PARTS_MAX_BODY_BYTES} bytes")
     return batches
