@@ -53,12 +53,13 @@ def resolve_specification(job: SingleHPCJob, location: str, clusters: list[Clust
     Each refusal names the job field to change. The rules are HEAppE's (docs/lexis-contract.md).
     """
     req = job.requirements
-    where_location = f"requirements.locations[{_location_index(job, location)}]"
+    at = _location_index(job, location)
+    where_location = f"requirements.locations[{at}]"
     cluster = next((c for c in clusters if c.name.lower() == location.lower()), clusters[0] if len(clusters) == 1 else None)
     if cluster is None:
         known = ", ".join(c.name for c in clusters)
         raise JobRejected(f"{where_location}.location_name: no cluster named {location!r} (has {known})")
-    resource = req.locations[_location_index(job, location)].location_resource
+    resource = req.locations[at].location_resource
     tasks, projects, methods = [], set(), set()
     for index, wanted in enumerate(req.tasks):
         where = f"requirements.tasks[{index}]"
