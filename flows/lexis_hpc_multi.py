@@ -15,7 +15,7 @@ import sys
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from prefect.exceptions import MissingContextError
+from prefect.exceptions import MissingContextError, Pause
 from prefect.logging import get_run_logger
 
 from lexis_prefect.blocks import AccessToken
@@ -51,7 +51,11 @@ async def gather_or_cancel(*steps: Coroutine[Any, Any, T]) -> list[T]:
             _, running = await asyncio.wait(running, return_when=asyncio.FIRST_EXCEPTION)
             failure = next((t.exception() for t in ended if not t.cancelled() and t.exception() is not None), None)
     finally:  # a step failed, or the caller is being cancelled: no step may outlive this call
-        if left := [t for t in tasks if not t.done()]:
+        if (left := [t for t in tasks if not t.done()]) and isinstance(failure, Pause):
+            # The run suspends (`lexis_prefect.hpc.suspend`): every other step is waiting on its job
+            # too and stops by itself; cancelling it would cancel its HEAppE job.
+            await asyncio.wait(left)
+        elif left:
             if failure is not None:
                 _log().warning("a step failed (%s): cancelling the %d still running", _describe(failure), len(left))
             await _cancel_and_wait(left)

@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 
 from prefect import task
 from prefect.blocks.system import Secret
-from prefect.exceptions import MissingContextError, TerminationSignal
+from prefect.exceptions import MissingContextError, Pause, TerminationSignal
 from prefect.logging import get_run_logger
 from prefect.runtime import flow_run
 from pydantic import SecretStr
@@ -263,13 +263,19 @@ async def kept_token(
     """
     keeper_id = await refresh_token(access_token, offline_access, credentials_block, run_key)
     background = asyncio.create_task(keep_token(keeper_id))
-    stopping = False
+    stopping = suspending = False
     try:
         yield keeper_id
     except RUN_STOPPING:
         stopping = True  # the run's cancellation hook may still need the token
         raise
+    except Pause:
+        suspending = True  # the resumed run, and the watcher meanwhile, refresh the saved offline token
+        raise
     finally:
-        await asyncio.shield(stop_keeper(keeper_id, forget_token=not stopping))  # whatever the outcome
+        if suspending:  # no task may start in a suspending run: stop the keeper in memory only
+            await stop_keeper.fn(keeper_id, forget_token=False)
+        else:
+            await asyncio.shield(stop_keeper(keeper_id, forget_token=not stopping))  # whatever the outcome
         # A keeper that failed shows as a failed task run; it must not mask the work's own outcome.
         await asyncio.gather(background, return_exceptions=True)

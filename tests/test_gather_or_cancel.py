@@ -8,7 +8,7 @@ import warnings
 
 import pytest
 
-from lexis_prefect.hpc import STEP_STARTS, _end_turn
+from lexis_prefect.hpc.fanout import STEP_STARTS, _end_turn
 from tests.e2e.conftest import load_flow_module
 
 gather_or_cancel = load_flow_module("lexis_hpc_multi").gather_or_cancel

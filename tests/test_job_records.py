@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from lexis_prefect import hpc
-from lexis_prefect.hpc import HpcJobRef, _record, _unrecord, recorded_jobs
+from lexis_prefect.hpc import records
+from lexis_prefect.hpc import HpcJobRef, recorded_jobs
+from lexis_prefect.hpc.records import _record, _unrecord
 
 
 def ref(job_id: int, location: str = "Karolina") -> HpcJobRef:
@@ -18,7 +19,7 @@ def ref(job_id: int, location: str = "Karolina") -> HpcJobRef:
 async def test_many_steps_record_and_unrecord_at_once_without_losing_one(prefect_harness, monkeypatch):
     """A shared list raced (409 on create, lost updates) and hit Prefect's 5,000-character cap at ~40 jobs."""
     # Pages of 20 (Prefect's are 200): the paging is the same, and 60 jobs are 3 pages.
-    monkeypatch.setattr(hpc, "RECORDS_PAGE", 20)
+    monkeypatch.setattr(records, "RECORDS_PAGE", 20)
     refs = [ref(i) for i in range(60)]
     await asyncio.gather(*(_record("many-steps", r) for r in refs))
     assert sorted(r.job_id for r in await recorded_jobs("many-steps")) == list(range(60))
