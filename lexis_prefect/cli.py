@@ -86,6 +86,35 @@ def doctor(
 
 
 @app.command()
+def watch(
+    interval: Annotated[float, typer.Option(help="Seconds between polls: a run is resumed within this of its job's end.")] = 10.0,
+    credentials_block: Annotated[
+        Optional[str],  # noqa: UP007
+        typer.Option(help="LexisCredentials block for runs that saved none (default: LEXIS_CREDENTIALS_BLOCK, else LEXIS_*)."),
+    ] = None,
+    polls: Annotated[Optional[int], typer.Option(help="Stop after this many polls (default: run until killed).")] = None,  # noqa: UP007
+) -> None:
+    """Resume suspended runs when their HEAppE jobs end (one process beside the worker; stateless)."""
+    import logging
+
+    from lexis_prefect.watch import watch as run_watch
+
+    if interval <= 0:
+        _bad_input("--interval must be > 0")
+    # Prefect configures logging when imported: the watcher's own lines go to stderr by their own handler.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name in ("lexis_prefect.watch", "lexis_prefect.keeper"):
+        logging.getLogger(name).addHandler(handler)
+        logging.getLogger(name).setLevel(logging.INFO)
+        logging.getLogger(name).propagate = False
+    try:
+        asyncio.run(run_watch(interval, credentials_block or os.environ.get("LEXIS_CREDENTIALS_BLOCK"), polls))
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
 def sandbox(
     host: Annotated[str, typer.Option(help="Address to listen on; keep it on loopback.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port; 0 picks a free one.")] = 8765,
