@@ -367,7 +367,15 @@ def _secret_annotation(name: str, schema: Mapping[str, Any]) -> Any:
 
 
 def _manual_run_id() -> str:
-    """Airflow's id for a manual run, ``manual__<ISO time>``, used as the Prefect flow run name."""
+    """Airflow's id for a manual run, ``manual__<ISO time>``, used as the Prefect flow run name.
+
+    A run resumed after it suspended (``lexis_prefect.hpc.suspend``) keeps the one it had, and so
+    its ``run_id`` and logical date."""
     from datetime import timezone
 
+    from prefect.runtime import flow_run
+
+    current = flow_run.name
+    if isinstance(current, str) and current.startswith("manual__"):
+        return current
     return f"manual__{datetime.now(timezone.utc).isoformat()}"

@@ -16,7 +16,7 @@ and ``lexis.datatypes.hpc``. Each does its work with the same code as the native
 
 The run's token keeper is keyed by the DAG's flow run id (what the native tasks default to), so
 the tasks share the token through the keeper, never through XCom, parameters or logs; a cancelled
-or crashed run cancels its HEAppE jobs through the native ``cancel_hpc_jobs`` hook.
+run cancels its HEAppE jobs through the native ``cancel_hpc_jobs`` hook (a crashed one leaves them running).
 """
 
 from __future__ import annotations
@@ -209,16 +209,18 @@ def build_hpc_job_step(
 
 
 def _add_cancellation_hooks(dag: Any) -> None:
-    """A DAG running HPC jobs cancels them when its run is cancelled or crashes (native hook)."""
+    """A DAG running HPC jobs cancels them when its run is cancelled; a crash leaves them running
+    for a rerun to re-attach to, unless ``LEXIS_CANCEL_ON_CRASH`` (the native hooks)."""
     from lexis_prefect.airflow import _current
-    from lexis_prefect.hpc import cancel_hpc_jobs
+    from lexis_prefect.hpc.hooks import cancel_hpc_jobs, crash_hook
 
     dag = dag or _current.current_dag()
     if dag is None:
         raise AirflowException("build_hpc_job_step needs a DAG: call it inside `with DAG(...)` or pass dag=")
-    for hooks in (dag.on_cancellation_hooks, dag.on_crashed_hooks):
-        if cancel_hpc_jobs not in hooks:
-            hooks.append(cancel_hpc_jobs)
+    if cancel_hpc_jobs not in dag.on_cancellation_hooks:
+        dag.on_cancellation_hooks.append(cancel_hpc_jobs)
+    if not any(getattr(hook, "__name__", "") == "hpc_jobs_on_crash" for hook in dag.on_crashed_hooks):
+        dag.on_crashed_hooks.append(crash_hook())
     if _sandbox_fallback not in dag.test_setups:
         dag.test_setups.append(_sandbox_fallback)
 
