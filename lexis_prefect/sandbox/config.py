@@ -49,7 +49,8 @@ class CommandTemplateDef(_Config):
     script: str
 
 
-# Both scripts read LEXIS_SANDBOX_JOB_SECONDS, set from SandboxConfig.job_seconds.
+# Both scripts read LEXIS_SANDBOX_JOB_SECONDS, set from SandboxConfig.job_seconds; TestTemplate's
+# `input_param` may end with `@<seconds>` to run that long instead (jobs of one fan-out ending apart).
 TEST_TEMPLATE = CommandTemplateDef(
     name="TestTemplate",
     description="Echoes its parameter, lists its inputs, sleeps, writes result.txt.",
@@ -58,6 +59,8 @@ TEST_TEMPLATE = CommandTemplateDef(
 echo "TestTemplate started with input_param=%%{input_param}"
 echo "inputs:"; find . -type f ! -name stdout.txt ! -name stderr.txt ! -name progress.txt ! -name log.txt | sort
 n=${LEXIS_SANDBOX_JOB_SECONDS:-2}
+p=%%{input_param}
+case "$p" in *@[0-9]*) n="${p##*@}" ;; esac
 i=0
 while [ "$i" -lt "$n" ]; do
   i=$((i + 1)); echo "step $i of $n"; echo "$((100 * i / n))" > progress.txt; sleep 1
