@@ -1,24 +1,30 @@
 #!/usr/bin/env python3
-"""Start and stop a local Prefect stack (optional PostgreSQL, server, process work pool, worker) by PID.
+"""Start and stop a local Prefect stack (optional PostgreSQL, server, process work pool, worker, watcher) by PID.
 
 No Docker: every piece is a plain process of this machine, recorded in DIR/stack.json so that
 `down` can stop exactly what `up` started.
 
     python deployments/stack.py up --dir DIR [--postgres] [--pool NAME] [--port N]
-                                   [--base-job-template PATH] [--no-worker]
-                                   [--worker-env KEY=VALUE ...]
+                                   [--base-job-template PATH] [--no-worker] [--no-watcher]
+                                   [--watch-interval SECONDS] [--worker-env KEY=VALUE ...]
     python deployments/stack.py down --dir DIR [--purge]
     python deployments/stack.py status --dir DIR
 
 `up` prints `export PREFECT_API_URL=...` (and a `#` summary) on stdout, so
 `eval "$(python deployments/stack.py up --dir /tmp/stack)"` points the shell at the new server;
 progress goes to stderr. Everything lives under DIR: prefect-home/ (server PREFECT_HOME and its
-SQLite database), worker-home/, pg/ (PostgreSQL data), logs/{postgres,server,worker}.log and
-stack.json. Running `up` again on a stopped DIR reuses its databases.
+SQLite database), worker-home/, watcher-home/, pg/ (PostgreSQL data),
+logs/{postgres,server,worker,watcher}.log and stack.json. Running `up` again on a stopped DIR
+reuses its databases.
 
-`down` stops the worker, then the server, then PostgreSQL, and exits non-zero naming anything that
-survived; it is safe to repeat. `status` prints stack.json and whether each PID is alive (exit 1
-if any is not).
+The watcher is `lexis-prefect watch --interval SECONDS` (default 10), started after the worker
+with the worker's environment (`--worker-env` included) but a PREFECT_HOME of its own: it resumes
+the deployment runs that suspended while their HEAppE jobs run. `--no-watcher` leaves it out;
+`--no-worker` leaves out both.
+
+`down` stops the watcher, the worker, then the server, then PostgreSQL, and exits non-zero naming
+anything that survived; it is safe to repeat. `status` prints stack.json and whether each PID is
+alive (exit 1 if any is not).
 
 As root, PostgreSQL runs as the `postgres` system user (it refuses root). When that user cannot
 reach DIR (e.g. pytest's 0700 /tmp/pytest-of-root), the data directory is created under the system
@@ -26,6 +32,7 @@ temp dir instead, DIR/pg is a symlink to it, and `down --purge` removes it.
 
 Importable (tests load it by path): `up(dir, ...) -> dict` (stack.json), `down(dir, purge=False)
 -> list[str]` (what survived), `start_worker(dir, ...)` (for a stack started with worker=False),
+`start_watcher(dir, ...)` / `stop_watcher(dir)` (also to restart a watcher that died),
 `status(dir)` and `main(argv)`. Linux only: /proc tells our processes from reused PIDs.
 """
 
@@ -53,8 +60,10 @@ DEFAULT_POOL = "lexis-hpc"
 WORKER_NAME = "stack-worker"
 SERVER_TIMEOUT = 90.0
 WORKER_TIMEOUT = 60.0
+WATCH_INTERVAL = 10.0
+WATCHER_SETTLE = 5.0
 STOP_TIMEOUT = 20.0
-MARKERS = {"server": "prefect", "worker": "prefect", "postgres": "postgres"}
+MARKERS = {"server": "prefect", "worker": "prefect", "watcher": "lexis-prefect", "postgres": "postgres"}
 
 # Popen objects of processes started by this interpreter: kept so that `down` in the same process
 # (tests) can reap them, instead of leaving zombies and "still running" ResourceWarnings.
@@ -73,15 +82,23 @@ def _log(message: str) -> None:
     print(f"stack: {message}", file=sys.stderr, flush=True)
 
 
-def _prefect() -> str:
-    """The `prefect` CLI of this interpreter's environment, so the stack runs the Prefect we import."""
-    candidate = Path(sys.executable).parent / "prefect"
+def _script(name: str, install: str) -> str:
+    """A console script of this interpreter's environment (so the stack runs the code we import)."""
+    candidate = Path(sys.executable).parent / name
     if candidate.exists():
         return str(candidate)
-    found = shutil.which("prefect")
+    found = shutil.which(name)
     if not found:
-        raise StackError(f"no `prefect` next to {sys.executable} nor on PATH; pip install prefect")
+        raise StackError(f"no `{name}` next to {sys.executable} nor on PATH; {install}")
     return found
+
+
+def _prefect() -> str:
+    return _script("prefect", "pip install prefect")
+
+
+def _lexis_prefect() -> str:  # the watcher
+    return _script("lexis-prefect", "pip install -e . (this repository)")
 
 
 def _paths(dir: Path) -> dict[str, Path]:
@@ -92,6 +109,7 @@ def _paths(dir: Path) -> dict[str, Path]:
         "json": dir / "stack.json",
         "prefect_home": dir / "prefect-home",
         "worker_home": dir / "worker-home",
+        "watcher_home": dir / "watcher-home",
         "pg": dir / "pg",
         "logs": dir / "logs",
     }
@@ -589,6 +607,92 @@ def _wait_worker(proc: subprocess.Popen, api_url: str, pool: str, since: datetim
     raise StackError(f"worker not registered with pool {pool!r} after {timeout:.0f} s; {log}:\n{_tail(log)}")
 
 
+# --------------------------------------------------------------------------- watcher
+
+
+def start_watcher(dir, worker_env: dict | None = None, env: dict | None = None, interval: float | None = None,
+                  settle: float = WATCHER_SETTLE) -> dict:
+    """Start `lexis-prefect watch` for the stack in DIR, record it in stack.json and return the updated
+    content. It gets the worker's environment: pass the `worker_env` and `env` given to `up` again
+    (stack.json keeps no environment, which may hold secrets). `interval` defaults to the last one
+    recorded. A watcher that died (killed, crashed) is simply started again; a live one is refused.
+    """
+    state = _load(dir)
+    if not state or "server" not in state.get("pids", {}):
+        raise StackError(f"no Prefect server recorded in {_paths(dir)['json']}; run `up` first")
+    if "watcher" in _alive_names(state):
+        raise StackError(f"a watcher is already running for {dir} (PID {state['pids']['watcher']})")
+    interval = _check_interval(state.get("watch_interval", WATCH_INTERVAL) if interval is None else interval)
+    proc = _start_watcher_process(dir, state["api_url"], interval, worker_env, env, settle)
+    _record(state, "watcher", proc.pid)
+    state["watch_interval"] = interval
+    state["logs"]["watcher"] = str(_paths(dir)["logs"] / "watcher.log")
+    _save(dir, state)
+    return state
+
+
+def stop_watcher(dir) -> bool:
+    """Stop the watcher of the stack in DIR (only if its PID is still ours) and drop it from
+    stack.json; True when no watcher of ours runs any more (one that had died already counts)."""
+    state = _load(dir)
+    if not state or "watcher" not in state.get("pids", {}):
+        return True
+    if "watcher" in _alive_names(state):
+        _log(f"stopping watcher (PID {state['pids']['watcher']})")
+        _stop_group(state["pids"]["watcher"], MARKERS["watcher"], state.get("starttimes", {}).get("watcher"))
+        if "watcher" in _alive_names(state):
+            return False
+    state["pids"].pop("watcher")
+    state.get("starttimes", {}).pop("watcher", None)
+    _save(dir, state)
+    return True
+
+
+def _check_interval(interval) -> float:
+    """A bad --watch-interval fails before anything is started (the watcher would refuse it later)."""
+    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not interval > 0:
+        raise StackError(f"--watch-interval must be a number of seconds > 0, got {interval!r}")
+    return float(interval)
+
+
+def _start_watcher_process(dir, api_url: str, interval: float, worker_env: dict | None, env: dict | None,
+                           settle: float) -> subprocess.Popen:
+    """`lexis-prefect watch` with the worker's client environment and a PREFECT_HOME of its own."""
+    paths = _paths(dir)
+    home = paths["watcher_home"]
+    home.mkdir(parents=True, exist_ok=True)
+    log = paths["logs"] / "watcher.log"
+    offset = log.stat().st_size if log.exists() else 0  # the log is appended to: read only this run's lines
+    cmd = [_lexis_prefect(), "watch", "--interval", f"{interval:g}"]
+    _log(f"starting watcher (a poll every {interval:g} s)")
+    started = time.monotonic()
+    proc = _spawn(cmd, _client_env(home, api_url, env, worker_env), log, home)
+    _stop_on_failure(proc, MARKERS["watcher"], _wait_watcher, proc, log, offset, settle)
+    _log(f"watcher running after {time.monotonic() - started:.1f} s (PID {proc.pid})")
+    return proc
+
+
+def _wait_watcher(proc: subprocess.Popen, log: Path, offset: int, settle: float) -> None:
+    """Until the watcher logs its first poll ("poll: ..."), or has run `settle` seconds (its INFO
+    lines may not reach the log, its warnings do). Fails, with the log, if it exits or if its first
+    poll fails: the server is healthy by now, so that is the watcher's configuration."""
+    deadline = time.monotonic() + settle
+    while True:
+        try:
+            with open(log, "rb") as out:
+                out.seek(offset)
+                text = out.read().decode(errors="replace")
+        except OSError:
+            text = ""
+        if proc.poll() is not None:
+            raise StackError(f"watcher exited with {proc.returncode}; {log}:\n{_tail(log)}")
+        if "poll failed" in text:
+            raise StackError(f"the watcher's first poll failed; {log}:\n{_tail(log)}")
+        if "poll: " in text or time.monotonic() > deadline:
+            return
+        time.sleep(0.2)
+
+
 # --------------------------------------------------------------------------- up / down / status
 
 
@@ -608,22 +712,25 @@ def _alive_names(state: dict) -> list[str]:
 
 def up(dir, postgres: bool = False, pool: str = DEFAULT_POOL, port: int | None = None,
        base_job_template: str | None = None, worker: bool = True, worker_env: dict | None = None,
-       env: dict | None = None) -> dict:
+       env: dict | None = None, watcher: bool = True, watch_interval: float = WATCH_INTERVAL) -> dict:
     """Start the stack in DIR and return what stack.json holds. On any failure (or ^C) everything
-    started so far is stopped again before the error propagates."""
+    started so far is stopped again before the error propagates. The watcher starts only with the
+    worker (`worker=False` leaves out both)."""
     paths = _paths(dir)
     paths["dir"].mkdir(parents=True, exist_ok=True)
     _refuse_running(paths["dir"])
     for key in ("prefect_home", "logs"):
         paths[key].mkdir(parents=True, exist_ok=True)
     _check_template(base_job_template)
+    watch_interval = _check_interval(watch_interval)
     port = port or _free_port()
     if _port_in_use(port):
         raise StackError(f"127.0.0.1:{port} is already in use")
     state = _initial_state(paths, pool, port, postgres)
     _save(paths["dir"], state)
     try:
-        _start_all(paths, state, postgres, port, base_job_template, worker, worker_env, env)
+        _start_all(paths, state, postgres, port, base_job_template, worker, worker_env, env,
+                   watch_interval if watcher else None)
     except BaseException:
         _log("start-up failed; stopping what was started")
         down(paths["dir"])
@@ -662,8 +769,10 @@ def _initial_state(paths: dict, pool: str, port: int, postgres: bool) -> dict:
     }
 
 
-def _start_all(paths, state, postgres, port, base_job_template, worker, worker_env, env) -> None:
-    """The start-up sequence; `state` is saved after each process so a failure can be undone."""
+def _start_all(paths, state, postgres, port, base_job_template, worker, worker_env, env,
+               watch_interval) -> None:
+    """The start-up sequence; `state` is saved after each process so a failure can be undone.
+    `watch_interval` None: no watcher."""
     db_url = f"sqlite+aiosqlite:///{paths['prefect_home'] / 'prefect.db'}"
     if postgres:
         pg = start_postgres(paths["dir"])
@@ -678,19 +787,21 @@ def _start_all(paths, state, postgres, port, base_job_template, worker, worker_e
     create_pool(state["api_url"], state["pool"], paths["prefect_home"], base_job_template, env)
     if worker:
         state.update(start_worker(paths["dir"], worker_env, env))
+        if watch_interval is not None:
+            state.update(start_watcher(paths["dir"], worker_env, env, watch_interval))
 
 
 def down(dir, purge: bool = False) -> list[str]:
-    """Stop worker, server, then PostgreSQL (by PID, only if the PID is still ours); return the names
-    still alive afterwards ([] when clean). Repeating it is harmless. `purge` also deletes the
-    PostgreSQL data when it lives outside DIR (see the module docstring)."""
+    """Stop watcher, worker, server, then PostgreSQL (by PID, only if the PID is still ours); return
+    the names still alive afterwards ([] when clean). Repeating it is harmless. `purge` also deletes
+    the PostgreSQL data when it lives outside DIR (see the module docstring)."""
     paths = _paths(dir)
     state = _load(paths["dir"])
     if state is None:
         return []
     pids, starttimes = state.get("pids", {}), state.get("starttimes", {})
     running = set(_alive_names(state))
-    for name in ("worker", "server"):
+    for name in ("watcher", "worker", "server"):
         if name in running:
             _log(f"stopping {name} (PID {pids[name]})")
             _stop_group(pids[name], MARKERS[name], starttimes.get(name))
@@ -746,8 +857,12 @@ def _parser() -> argparse.ArgumentParser:
     p_up.add_argument("--port", type=int, default=None, help="server port (default: a free one)")
     p_up.add_argument("--base-job-template", default=None, metavar="PATH", help="JSON template for the pool")
     p_up.add_argument("--no-worker", dest="worker", action="store_false", help="server and pool only")
+    p_up.add_argument("--no-watcher", dest="watcher", action="store_false",
+                      help="no `lexis-prefect watch` beside the worker (suspended runs are not resumed)")
+    p_up.add_argument("--watch-interval", type=float, default=WATCH_INTERVAL, metavar="SECONDS",
+                      help=f"seconds between the watcher's polls (default {WATCH_INTERVAL:g})")
     p_up.add_argument("--worker-env", action="append", default=[], metavar="KEY=VALUE",
-                      help="extra environment for the worker and its flow runs (repeatable)")
+                      help="extra environment for the worker, its flow runs and the watcher (repeatable)")
     p_down = sub.add_parser("down", help="stop the stack")
     p_down.add_argument("--dir", required=True, type=Path)
     p_down.add_argument("--purge", action="store_true", help="also delete PostgreSQL data kept outside DIR")
@@ -759,7 +874,8 @@ def _parser() -> argparse.ArgumentParser:
 def _cmd_up(args) -> int:
     state = up(args.dir, postgres=args.postgres, pool=args.pool, port=args.port,
                base_job_template=args.base_job_template, worker=args.worker,
-               worker_env=_parse_env_pairs(args.worker_env))
+               worker_env=_parse_env_pairs(args.worker_env), watcher=args.watcher,
+               watch_interval=args.watch_interval)
     print(f"export PREFECT_API_URL={shlex.quote(state['api_url'])}")
     pids = " ".join(f"{k}={v}" for k, v in state["pids"].items())
     print(f"# stack up: {state['ui_url']} ({state['database']}), pool {state['pool']}, {pids}; "

@@ -92,7 +92,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     env = _clean_environment(where / "client-home")
     with SandboxProcess("--job-seconds", "2") as sandbox:
         sandbox.settings(queue_seconds=0.1, staging_seconds=0.1)
-        info = script.up(where, postgres=POSTGRES, env=env)
+        info = script.up(where, postgres=POSTGRES, env=env, watch_interval=1)
         try:
             env = {**env, "PREFECT_API_URL": info["api_url"], "PWD": str(REPO)}
             running = Stack(info["api_url"], info["ui_url"], sandbox, env, where, info)

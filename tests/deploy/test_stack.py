@@ -1,13 +1,16 @@
-"""deployments/stack.py: a real local Prefect stack started and stopped by PID (SQLite; PostgreSQL opt-in)."""
+"""deployments/stack.py: a real local Prefect stack (server, worker, `lexis-prefect watch`) started and
+stopped by PID (SQLite; PostgreSQL opt-in)."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -45,6 +48,22 @@ def assert_all_gone(state: dict) -> None:
     assert not alive, f"still alive after down: {alive}"
 
 
+def environ(pid: int) -> list[bytes]:
+    return Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+
+
+def cmdline(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[:-1]
+
+
+def kill_9(pid: int) -> None:
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while script._alive(pid):
+        assert time.monotonic() < deadline, f"PID {pid} survived SIGKILL"
+        time.sleep(0.1)
+
+
 def test_sqlite_stack_up_and_down_through_the_cli(tmp_path: Path) -> None:
     from prefect.workers.process import ProcessWorker
 
@@ -53,12 +72,13 @@ def test_sqlite_stack_up_and_down_through_the_cli(tmp_path: Path) -> None:
     (tmp_path / "template.json").write_text(json.dumps(template))
     stack_dir = tmp_path / "stack"
     up = run_cli("up", "--dir", str(stack_dir), "--pool", "test-pool", "--worker-env", "LEXIS_STACK_TEST=yes",
-                 "--base-job-template", str(tmp_path / "template.json"))
+                 "--base-job-template", str(tmp_path / "template.json"), "--watch-interval", "1")
     try:
         assert up.returncode == 0, up.stderr
         state = json.loads((stack_dir / "stack.json").read_text())
         assert f"export PREFECT_API_URL={state['api_url']}" in up.stdout.splitlines()
-        assert state["database"] == "sqlite" and set(state["pids"]) == {"server", "worker"}
+        assert state["database"] == "sqlite" and set(state["pids"]) == {"server", "worker", "watcher"}
+        assert set(state["starttimes"]) == {"server", "worker", "watcher"} and state["watch_interval"] == 1
         api = state["api_url"]
 
         assert script._http("GET", f"{api}/health")[0] == 200
@@ -66,13 +86,24 @@ def test_sqlite_stack_up_and_down_through_the_cli(tmp_path: Path) -> None:
         assert status == 200 and pool["type"] == "process"
         assert pool["base_job_template"]["variables"]["properties"]["stream_output"]["default"] is False
         assert [w["name"] for w in script.pool_workers(api, "test-pool")] == ["stack-worker"]
-        environ = Path(f"/proc/{state['pids']['worker']}/environ").read_bytes().split(b"\0")
-        assert b"LEXIS_STACK_TEST=yes" in environ and f"PREFECT_API_URL={api}".encode() in environ
+        worker_env = environ(state["pids"]["worker"])
+        assert b"LEXIS_STACK_TEST=yes" in worker_env and f"PREFECT_API_URL={api}".encode() in worker_env
+
+        watcher = state["pids"]["watcher"]  # the worker's environment, a home of its own
+        assert cmdline(watcher)[1:] == [str(Path(sys.executable).parent / "lexis-prefect"), "watch", "--interval", "1"]
+        watcher_env = environ(watcher)
+        assert b"LEXIS_STACK_TEST=yes" in watcher_env and f"PREFECT_API_URL={api}".encode() in watcher_env
+        assert f"PREFECT_HOME={stack_dir.absolute() / 'watcher-home'}".encode() in watcher_env
+        assert state["logs"]["watcher"] == str(stack_dir.absolute() / "logs" / "watcher.log")
+        assert "stack: watcher running after" in up.stderr and "watcher=" in up.stdout
+
         assert (stack_dir / "prefect-home" / "prefect.db").exists()
-        assert run_cli("status", "--dir", str(stack_dir)).returncode == 0
+        status = run_cli("status", "--dir", str(stack_dir))
+        assert status.returncode == 0 and f"watcher: PID {watcher} alive" in status.stdout
 
         down = run_cli("down", "--dir", str(stack_dir))
         assert down.returncode == 0, down.stderr
+        assert down.stderr.index("stopping watcher") < down.stderr.index("stopping worker")
         assert_all_gone(state)
         assert not port_open(int(api.rsplit(":", 1)[1].split("/")[0]))
         assert run_cli("status", "--dir", str(stack_dir)).returncode == 1
@@ -81,17 +112,42 @@ def test_sqlite_stack_up_and_down_through_the_cli(tmp_path: Path) -> None:
         script.down(stack_dir)
 
 
-def test_separate_worker_failed_up_and_reused_dir(tmp_path: Path) -> None:
+def test_separate_worker_and_watcher_failed_up_and_reused_dir(tmp_path: Path) -> None:
     """In-process, on one DIR (one SQLite database, migrated once, to keep this test short):
-    up(worker=False) + start_worker(); down; an `up` that fails at the work pool (a name Prefect
-    rejects) stops the server it started; a last `up` with the previous `stack-worker` still listed
-    by the server waits for the new worker's own heartbeat."""
+    up(worker=False) + start_worker() + start_watcher(); a watcher killed with SIGKILL is started
+    again, a second live one refused, one that cannot start reported with its log; down; an `up`
+    that fails at the work pool (a name Prefect rejects) stops the server it started; a last `up`
+    with the previous `stack-worker` still listed by the server waits for the new worker's own
+    heartbeat."""
     stack_dir = tmp_path / "stack"
+
+    def recorded() -> set[str]:
+        return set(json.loads((stack_dir / "stack.json").read_text())["pids"])
+
     try:
         first = script.up(stack_dir, worker=False)
         assert set(first["pids"]) == {"server"} and not script.pool_workers(first["api_url"], "lexis-hpc")
         first = script.start_worker(stack_dir)
-        assert set(json.loads((stack_dir / "stack.json").read_text())["pids"]) == {"server", "worker"}
+        assert recorded() == {"server", "worker"}
+
+        first = script.start_watcher(stack_dir, interval=1)
+        killed = first["pids"]["watcher"]
+        assert recorded() == {"server", "worker", "watcher"} and first["watch_interval"] == 1
+        kill_9(killed)
+        assert script.status(stack_dir)[1] == {"server": True, "worker": True, "watcher": False}
+        first = script.start_watcher(stack_dir)  # the recorded PID is dead: start again, same interval
+        assert first["pids"]["watcher"] != killed and cmdline(first["pids"]["watcher"])[-1] == "1"
+        assert script.status(stack_dir)[1] == {"server": True, "worker": True, "watcher": True}
+        with pytest.raises(script.StackError, match="a watcher is already running"):
+            script.start_watcher(stack_dir)
+        assert script.stop_watcher(stack_dir) and recorded() == {"server", "worker"}
+        assert not script._alive(first["pids"]["watcher"]) and script.stop_watcher(stack_dir)
+
+        with pytest.raises(script.StackError, match="watcher exited") as failed_start:
+            script.start_watcher(stack_dir, worker_env={"PYTHONHOME": "/nonexistent"})
+        assert "No module named 'encodings'" in str(failed_start.value)  # the log's tail
+        assert recorded() == {"server", "worker"}
+        first = script.start_watcher(stack_dir)
         assert script.down(stack_dir) == []
         assert_all_gone(first)
 
@@ -101,9 +157,12 @@ def test_separate_worker_failed_up_and_reused_dir(tmp_path: Path) -> None:
         assert set(failed["pids"]) == {"server"}
         assert_all_gone(failed)
 
-        second = script.up(stack_dir)
-        assert second["pids"]["worker"] != first["pids"]["worker"]
-        assert script.status(stack_dir)[1] == {"server": True, "worker": True}
+        with pytest.raises(script.StackError, match="--watch-interval"):
+            script.up(stack_dir, watch_interval=0)
+
+        second = script.up(stack_dir, watch_interval=2)
+        assert second["pids"]["worker"] != first["pids"]["worker"] and second["watch_interval"] == 2
+        assert script.status(stack_dir)[1] == {"server": True, "worker": True, "watcher": True}
         assert script.down(stack_dir) == []
         assert_all_gone(second)
     finally:
@@ -122,7 +181,9 @@ def test_down_never_kills_a_reused_pid(tmp_path: Path) -> None:
     """A recorded PID now held by another program (no "prefect" in its command line) is left alone."""
     other = subprocess.Popen(["sleep", "30"])
     try:
-        (tmp_path / "stack.json").write_text(json.dumps({"pids": {"server": other.pid, "worker": 2**22 + 1}}))
+        pids = {"watcher": other.pid, "server": other.pid, "worker": 2**22 + 1}
+        (tmp_path / "stack.json").write_text(json.dumps({"pids": pids}))
+        assert script.stop_watcher(tmp_path) and other.poll() is None
         assert script.down(tmp_path) == []
         assert other.poll() is None
     finally:
@@ -148,7 +209,7 @@ def test_postgres_stack(tmp_path: Path) -> None:
     stack_dir = tmp_path / "stack"
     try:
         state = script.up(stack_dir, postgres=True)
-        assert state["database"] == "postgresql" and set(state["pids"]) == {"postgres", "server", "worker"}
+        assert state["database"] == "postgresql" and set(state["pids"]) == {"postgres", "server", "worker", "watcher"}
         assert script.pool_workers(state["api_url"], "lexis-hpc")
 
         with temporary_settings({PREFECT_API_URL: state["api_url"]}):
