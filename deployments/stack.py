@@ -673,9 +673,10 @@ def _start_watcher_process(dir, api_url: str, interval: float, worker_env: dict 
 
 
 def _wait_watcher(proc: subprocess.Popen, log: Path, offset: int, settle: float) -> None:
-    """Until the watcher logs its first poll ("poll: ..."), or has run `settle` seconds (its INFO
-    lines may not reach the log, its warnings do). Fails, with the log, if it exits or if its first
-    poll fails: the server is healthy by now, so that is the watcher's configuration."""
+    """Until the watcher logs a poll ("poll: ...") or has run `settle` seconds: an idle poll is logged
+    at DEBUG only, so on a quiet stack nothing shows; `settle` covers its start-up and first poll.
+    Fails, with the log, if it exits or a poll fails ("poll failed", a WARNING): the server is
+    healthy by now, so that is the watcher's configuration (e.g. its PREFECT_API_URL)."""
     deadline = time.monotonic() + settle
     while True:
         try:
@@ -687,7 +688,7 @@ def _wait_watcher(proc: subprocess.Popen, log: Path, offset: int, settle: float)
         if proc.poll() is not None:
             raise StackError(f"watcher exited with {proc.returncode}; {log}:\n{_tail(log)}")
         if "poll failed" in text:
-            raise StackError(f"the watcher's first poll failed; {log}:\n{_tail(log)}")
+            raise StackError(f"a poll of the watcher failed; {log}:\n{_tail(log)}")
         if "poll: " in text or time.monotonic() > deadline:
             return
         time.sleep(0.2)

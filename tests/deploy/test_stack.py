@@ -115,9 +115,9 @@ def test_sqlite_stack_up_and_down_through_the_cli(tmp_path: Path) -> None:
 def test_separate_worker_and_watcher_failed_up_and_reused_dir(tmp_path: Path) -> None:
     """In-process, on one DIR (one SQLite database, migrated once, to keep this test short):
     up(worker=False) + start_worker() + start_watcher(); a watcher killed with SIGKILL is started
-    again, a second live one refused, one that cannot start reported with its log; down; an `up`
-    that fails at the work pool (a name Prefect rejects) stops the server it started; a last `up`
-    with the previous `stack-worker` still listed by the server waits for the new worker's own
+    again, a second live one refused, one that exits or cannot poll reported with its log; down;
+    an `up` that fails at the work pool (a name Prefect rejects) stops the server it started; a last
+    `up` with the previous `stack-worker` still listed by the server waits for the new worker's own
     heartbeat."""
     stack_dir = tmp_path / "stack"
 
@@ -146,6 +146,8 @@ def test_separate_worker_and_watcher_failed_up_and_reused_dir(tmp_path: Path) ->
         with pytest.raises(script.StackError, match="watcher exited") as failed_start:
             script.start_watcher(stack_dir, worker_env={"PYTHONHOME": "/nonexistent"})
         assert "No module named 'encodings'" in str(failed_start.value)  # the log's tail
+        with pytest.raises(script.StackError, match="a poll of the watcher failed"):  # settle=60: no race
+            script.start_watcher(stack_dir, worker_env={"PREFECT_API_URL": "http://127.0.0.1:1/api"}, settle=60)
         assert recorded() == {"server", "worker"}
         first = script.start_watcher(stack_dir)
         assert script.down(stack_dir) == []
