@@ -92,7 +92,7 @@ class Watcher:
             runs = await _read_runs(client, by_run)
             suspended = {run_id: by_run[run_id] for run_id, run in runs.items() if _is_suspended(run)}
             for run_id, run in runs.items():
-                if run.state_type is not None and run.state_type.value == "CANCELLED":
+                if run.state_type is not None and run.state_type.value == "CANCELLED" and await _had_no_process(client, run_id):
                     await self._cancel(client, run_id, by_run[run_id], seen)
             seen.suspended_runs = len(suspended)
             states = await self._job_states(suspended, seen)
@@ -211,6 +211,15 @@ async def _read_runs(client: Any, by_run: dict[str, list[JobRecord]]) -> dict[st
     return runs
 
 
+async def _had_no_process(client: Any, run_id: str) -> bool:
+    """Whether the run was cancelled while suspended (or resumed and not started yet): then no process
+    of its ran a hook, and its jobs are the watcher's to cancel. A run cancelled while it ran is left
+    to its own hooks (the worker runs them)."""
+    history = await client.read_flow_run_states(UUID(run_id))
+    before = [s for s in history if s.type.value not in ("CANCELLED", "CANCELLING")]
+    return bool(before) and before[-1].type.value in ("PAUSED", "SCHEDULED")
+
+
 def _is_suspended(run: Any) -> bool:
     return run.state_type is not None and run.state_type.value == "PAUSED" and run.state_name == "Suspended"
 
@@ -242,6 +251,7 @@ async def _log(client: Any, run_id: str, message: str, level: int = logging.INFO
 async def watch(interval: float = WATCH_INTERVAL, credentials_block: str | None = None, polls: int | None = None) -> None:
     """Poll every `interval` seconds, for ever (or `polls` times); a failed poll is logged and the next one tries again."""
     watcher = Watcher(credentials_block)
+    logger.info("watching suspended runs every %s s (idle polls are logged at DEBUG)", interval)
     done = 0
     try:
         while polls is None or done < polls:

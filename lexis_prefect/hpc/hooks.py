@@ -9,21 +9,27 @@ from prefect import flow
 from lexis_prefect.keeper import forget_offline_token, restore_keeper, stop_keeper
 from lexis_prefect.hpc.calls import _session
 from lexis_prefect.hpc.jobs import _stop_job
-from lexis_prefect.hpc.records import _unrecord, recorded_jobs
+from lexis_prefect.hpc.records import JobRecord, _unrecord, recorded_jobs
 
 
 logger = logging.getLogger("lexis_prefect.hpc")
 
 
-async def cancel_recorded_jobs(keeper_id: str, credentials_block: str | None = None) -> list[int]:
-    """Cancel every HEAppE job of the run that may still be active; for on_cancellation / on_crashed hooks.
+async def cancel_recorded_jobs(
+    keeper_id: str, credentials_block: str | None = None, only: Callable[[JobRecord], bool] | None = None
+) -> list[int]:
+    """Cancel the HEAppE jobs of the run that may still be active (those `only` picks; default all).
 
-    Runs without the run's keeper (often in another process): it refreshes the
-    offline token that `refresh_token` saved, and forgets it when done.
+    Runs without the run's keeper (often in another process): it refreshes the offline token
+    that `refresh_token` saved, and forgets it when no job of the run is left recorded.
     """
-    recorded = await recorded_jobs(keeper_id)
-    if not recorded:
+    everything = await recorded_jobs(keeper_id)
+    recorded = [r for r in everything if only is None or only(r)]
+    left = len(everything) - len(recorded)
+    if not everything:
         await forget_offline_token(keeper_id)
+        return []
+    if not recorded:
         return []
     credentials_block = credentials_block or next((r.credentials_block for r in recorded if r.credentials_block), None)
     if await restore_keeper(keeper_id, credentials_block) is None:
@@ -36,8 +42,8 @@ async def cancel_recorded_jobs(keeper_id: str, credentials_block: str | None = N
                 if await _stop_job(session.heappe, ref.job_id):
                     cancelled.append(ref.job_id)
             await _unrecord(keeper_id, ref)
-    finally:
-        await stop_keeper.fn(keeper_id)  # the in-memory keeper and the saved token
+    finally:  # the saved token stays while jobs running on may be re-attached to
+        await stop_keeper.fn(keeper_id, forget_token=left == 0)
     return cancelled
 
 
@@ -70,6 +76,12 @@ def crash_hook(option: bool | None = None) -> Callable[[Any, Any, Any], Awaitabl
             await cancel_hpc_jobs(flow, flow_run, state)
             return
         keeper_id = flow_run.parameters.get("run_key") or str(flow_run.id)
+        # A job the run was cancelling when it stopped (Ctrl-C, its own cancel failed) is cancelled.
+        cancelled = await cancel_recorded_jobs(
+            keeper_id, flow_run.parameters.get("credentials_block"), only=lambda r: r.cancel_requested
+        )
+        if cancelled:
+            flow_run_logger(flow_run, flow).warning("run ended %s: cancelled HEAppE job(s) %s", state.name, cancelled)
         if running := [r.job_id for r in await recorded_jobs(keeper_id)]:
             flow_run_logger(flow_run, flow).warning(
                 "run crashed: HEAppE job(s) %s run on; rerun it (same run, or the same run_key) to re-attach, "

@@ -11,7 +11,7 @@ from lexis_prefect.models.heappe import JobState, SubmittedJobInfo
 from lexis_prefect.models.job import SingleHPCJob
 from lexis_prefect.resolve import legacy_job_name, resolve_specification, run_job_name
 from lexis_prefect.hpc.calls import _first_try, _session, _step_task, _unsure
-from lexis_prefect.hpc.records import _record, _unrecord, read_record
+from lexis_prefect.hpc.records import _record, _unrecord, read_record, save_record
 from lexis_prefect.hpc.suspend import run_waits
 from lexis_prefect.hpc.results import HpcJobRef
 
@@ -114,7 +114,8 @@ async def _abandon(session: LocationSession, keeper_id: str, ref: HpcJobRef) -> 
 
     Configuring (stage-in) jobs are deleted, submitted or running ones cancelled, ended ones
     left alone. Once that is done the job is unrecorded; if it could not be done, the record
-    stays for the run's cancellation or crash hooks to try again.
+    stays, marked `cancel_requested`, for the run's cancellation or crash hook to try again
+    (a crash hook leaves the jobs of a killed run running, but not one the run meant to cancel).
     """
     log = get_run_logger()
     try:
@@ -123,3 +124,8 @@ async def _abandon(session: LocationSession, keeper_id: str, ref: HpcJobRef) -> 
         await _unrecord(keeper_id, ref)
     except Exception as exc:  # best effort: the exception being raised is the cancellation
         log.error("could not cancel HEAppE job %s: %s", ref.job_id, exc)
+        try:
+            if (record := await read_record(keeper_id, ref)) is not None:
+                await save_record(record.model_copy(update={"cancel_requested": True}))
+        except Exception as again:
+            log.error("could not mark HEAppE job %s for its run's hooks to cancel: %s", ref.job_id, again)

@@ -52,6 +52,7 @@ class JobRecord(HpcJobRef):
     state: JobState | None = None
     checked: datetime | None = None
     tail: TailMark | None = None
+    cancel_requested: bool = False  # the run tried to cancel the job and could not
 
     @property
     def ref(self) -> HpcJobRef:

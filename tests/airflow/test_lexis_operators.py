@@ -45,7 +45,10 @@ def test_ids_edges_and_hooks_of_the_seed_shape():
     assert dag.task_ids == ["refresh_token_task", "ref_token_stop", "job.hpc_job", "finish"]
     assert dag.get_task("job.hpc_job").upstream_task_ids == {"refresh_token_task"}
     assert ops["stop"].upstream_task_ids == {"job.hpc_job"}
-    assert cancel_hpc_jobs in dag.on_cancellation_hooks and cancel_hpc_jobs in dag.on_crashed_hooks
+    assert cancel_hpc_jobs in dag.on_cancellation_hooks  # a user's cancel cancels the HEAppE jobs
+    # a crash leaves them running for a rerun (crash is not cancel), unless LEXIS_CANCEL_ON_CRASH
+    assert cancel_hpc_jobs not in dag.on_crashed_hooks
+    assert [h.__name__ for h in dag.on_crashed_hooks] == ["hpc_jobs_on_crash"]
 
 
 def test_single_hpc_job_is_a_schema_dict_that_validates_the_seed_job():
