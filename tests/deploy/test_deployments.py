@@ -271,9 +271,13 @@ def long_job(stack: Stack) -> Iterator[None]:
         stack.sandbox.settings(job_seconds=2)
 
 
+#: A run that polls its job in its own process instead of suspending (test_suspend.py covers that).
+IN_PROCESS = dumps({"LEXIS_SUSPEND": "false", "LEXIS_CREDENTIALS_BLOCK": "lexis"})
+
+
 def run_until_its_job_runs(stack: Stack, job_name: str) -> tuple[str, dict[str, Any]]:
-    """`prefect deployment run` of the native flow; its flow run id and its HEAppE job, Running."""
-    output = stack.cli("prefect", "deployment", "run", "lexis_hpc_simple/native",
+    """`prefect deployment run` of the native flow, polling in process; its flow run id and its HEAppE job, Running."""
+    output = stack.cli("prefect", "deployment", "run", "lexis_hpc_simple/native", "--job-variable", f"env={IN_PROCESS}",
                        "--param", f"job1={dumps(job_named(job_name))}").stdout
 
     def running() -> dict[str, Any] | None:

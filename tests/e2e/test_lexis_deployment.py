@@ -49,6 +49,9 @@ class Runner:
             **sandbox.environment(),
             "PREFECT_API_URL": PREFECT_API_URL.value(),
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+            # These runs poll their job in process: no watcher runs beside this runner to resume them
+            # (suspended runs are tests/deploy/test_suspend.py's).
+            "LEXIS_SUSPEND": "false",
         }
         env.pop("LEXIS_CREDENTIALS_BLOCK", None)
         self.log = log
