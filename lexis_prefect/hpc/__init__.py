@@ -10,7 +10,7 @@ A task that fails for want of an answer (each call already retried by its client
 retried as a whole (`STEP_RETRIES`): every task can be repeated safely, as below.
 
 Re-attaching instead of resubmitting: the HEAppE job gets a name derived from
-the flow run and the step (`<job_name> [<digest>]`), and `create_job` first looks
+the flow run and the step (`<job_name> <digest>`), and `create_job` first looks
 for a job of that name. A retried or restarted run, or a create whose answer
 was lost, finds its job again; submit is skipped when the job is past
 Configuring, and a stage-out already done is served from Prefect's result
@@ -23,9 +23,14 @@ are NOT staged out (partial results must not pass for results), and the job's
 directory is left in HEAppE for inspection.
 
 
+In a deployment run the wait may end with the whole run suspending until a job ends (`suspend`);
+`lexis_prefect.watch` resumes it, and the resumed run re-attaches as above. A crash leaves the
+jobs running; a user's cancel cancels them (`hooks`).
+
 Parts: `step` (the subflow), `jobs` (create, submit, stop), `staging` (stage-in, stage-out),
-`waiting` (following the job), `records` (jobs kept in Prefect for hooks and the watcher),
-`hooks` (cancellation), `fanout` (many steps in one run), `calls` (retries, unsure calls),
+`waiting` (following the job), `suspend` (suspending the run while its steps wait), `records`
+(jobs kept in Prefect for hooks and the watcher), `hooks` (cancel and crash), `fanout` (many
+steps in one run), `calls` (retries, unsure calls), `summary` (the job-summary artifact),
 `results` (the models they pass).
 """
 
