@@ -77,27 +77,30 @@ class Watcher:
             await stop_keeper.fn(keeper_id, forget_token=False)  # in memory only: the runs own their tokens
         self._keepers.clear()
 
-    async def poll(self) -> Poll:
-        """One pass over every suspended or cancelled run that has HEAppE jobs."""
+    async def poll(self, client: Any = None) -> Poll:
+        """One pass over every suspended or cancelled run that has HEAppE jobs (with `client`, a
+        Prefect client, or one opened for this pass)."""
         from prefect.client.orchestration import get_client
 
+        if client is None:
+            async with get_client() as client:
+                return await self.poll(client)
         seen = Poll()
-        records = _records(await all_records())
+        records = _records(await all_records(client=client))
         seen.records = len(records)
         by_run: dict[str, list[JobRecord]] = defaultdict(list)
         for record in records:
             if record.flow_run_id:
                 by_run[record.flow_run_id].append(record)
-        async with get_client() as client:
-            runs = await _read_runs(client, by_run)
-            suspended = {run_id: by_run[run_id] for run_id, run in runs.items() if _is_suspended(run)}
-            for run_id, run in runs.items():
-                if run.state_type is not None and run.state_type.value == "CANCELLED" and await _had_no_process(client, run_id):
-                    await self._cancel(client, run_id, by_run[run_id], seen)
-            seen.suspended_runs = len(suspended)
-            states = await self._job_states(suspended, seen)
-            for run_id, run_records in suspended.items():
-                await self._follow(client, run_id, run_records, states, seen)
+        runs = await _read_runs(client, by_run)
+        suspended = {run_id: by_run[run_id] for run_id, run in runs.items() if _is_suspended(run)}
+        for run_id, run in runs.items():
+            if run.state_type is not None and run.state_type.value == "CANCELLED" and await _had_no_process(client, run_id):
+                await self._cancel(client, run_id, by_run[run_id], seen)
+        seen.suspended_runs = len(suspended)
+        states = await self._job_states(suspended, seen)
+        for run_id, run_records in suspended.items():
+            await self._follow(client, run_id, run_records, states, seen)
         await self._forget_all_but({r.keeper_id for rs in suspended.values() for r in rs})
         return seen
 
@@ -250,14 +253,19 @@ async def _log(client: Any, run_id: str, message: str, level: int = logging.INFO
 
 async def watch(interval: float = WATCH_INTERVAL, credentials_block: str | None = None, polls: int | None = None) -> None:
     """Poll every `interval` seconds, for ever (or `polls` times); a failed poll is logged and the next one tries again."""
+    from prefect.client.orchestration import get_client
+
     watcher = Watcher(credentials_block)
     logger.info("watching suspended runs every %s s (idle polls are logged at DEBUG)", interval)
     done = 0
+    client = None
     try:
         while polls is None or done < polls:
             started = asyncio.get_running_loop().time()
             try:
-                seen = await watcher.poll()
+                if client is None:  # one for many polls: opening one costs more than an idle poll
+                    client = await get_client().__aenter__()
+                seen = await watcher.poll(client)
                 busy = seen.suspended_runs or seen.resumed or seen.cancelled or seen.problems
                 logger.log(
                     logging.INFO if busy else logging.DEBUG,
@@ -267,10 +275,15 @@ async def watch(interval: float = WATCH_INTERVAL, credentials_block: str | None 
                     seen.list_reads or "{}",
                     len(seen.resumed),
                 )
-            except Exception as exc:  # the Prefect server restarting, say: keep watching
+            except Exception as exc:  # the Prefect server restarting, say: keep watching, on a new client
                 logger.warning("poll failed: %s", exc)
+                if client is not None:
+                    await client.__aexit__(None, None, None)
+                    client = None
             done += 1
             if polls is None or done < polls:
                 await asyncio.sleep(max(0.0, interval - (asyncio.get_running_loop().time() - started)))
     finally:
+        if client is not None:
+            await client.__aexit__(None, None, None)
         await watcher.aclose()

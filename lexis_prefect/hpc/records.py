@@ -102,25 +102,22 @@ async def _unrecord(keeper_id: str, ref: HpcJobRef) -> None:
     await Variable.aunset(job_variable(keeper_id, ref))
 
 
-async def all_records(prefix: str = RECORDS_PREFIX) -> list[tuple[str, dict[str, Any]]]:
+async def all_records(prefix: str = RECORDS_PREFIX, client: Any = None) -> list[tuple[str, dict[str, Any]]]:
     """Every record whose Variable name starts with `prefix`, as (name, value), page by page."""
     from prefect.client.orchestration import get_client
 
+    if client is None:
+        async with get_client() as client:
+            return await all_records(prefix, client)
     found: list[tuple[str, dict[str, Any]]] = []
     seen = 0
-    async with get_client() as client:
-        while True:
-            page = (
-                await client.request(
-                    "POST",
-                    "/variables/filter",
-                    json={"variables": {"name": {"like_": prefix}}, "offset": seen, "limit": RECORDS_PAGE, "sort": "NAME_ASC"},
-                )
-            ).json()
-            seen += len(page)
-            found += [(v["name"], v["value"]) for v in page if v["name"].startswith(prefix) and isinstance(v["value"], dict)]
-            if len(page) < RECORDS_PAGE:
-                return found
+    while True:
+        body = {"variables": {"name": {"like_": prefix}}, "offset": seen, "limit": RECORDS_PAGE, "sort": "NAME_ASC"}
+        page = (await client.request("POST", "/variables/filter", json=body)).json()
+        seen += len(page)
+        found += [(v["name"], v["value"]) for v in page if v["name"].startswith(prefix) and isinstance(v["value"], dict)]
+        if len(page) < RECORDS_PAGE:
+            return found
 
 
 async def recorded_jobs(keeper_id: str) -> list[JobRecord]:

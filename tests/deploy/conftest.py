@@ -29,6 +29,9 @@ from lexis_prefect.sandbox import SandboxProcess
 REPO = Path(__file__).parents[2]
 BIN = Path(sys.executable).parent
 POSTGRES = os.environ.get("LEXIS_PREFECT_TEST_POSTGRES") == "1"
+#: The worker looks for scheduled runs every 2 s (Prefect's default: 10 s): runs start, and resumed
+#: runs come back, sooner.
+WORKER_ENV = {"PREFECT_WORKER_QUERY_SECONDS": "2"}
 
 
 def load_stack_script() -> Any:
@@ -92,7 +95,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     env = _clean_environment(where / "client-home")
     with SandboxProcess("--job-seconds", "2") as sandbox:
         sandbox.settings(queue_seconds=0.1, staging_seconds=0.1)
-        info = script.up(where, postgres=POSTGRES, env=env, watch_interval=1)
+        info = script.up(where, postgres=POSTGRES, env=env, worker_env=WORKER_ENV, watch_interval=1)
         try:
             env = {**env, "PREFECT_API_URL": info["api_url"], "PWD": str(REPO)}
             running = Stack(info["api_url"], info["ui_url"], sandbox, env, where, info)

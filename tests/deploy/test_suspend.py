@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import time
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -21,7 +22,7 @@ from prefect.client.orchestration import PrefectClient
 from prefect.states import Scheduled
 
 from lexis_prefect.models.heappe import JobState
-from tests.deploy.conftest import Stack, dumps, load_stack_script, run_id_of
+from tests.deploy.conftest import WORKER_ENV, Stack, dumps, load_stack_script, run_id_of
 from tests.deploy.test_deployments import (
     IN_PROCESS,
     artifacts,
@@ -125,9 +126,9 @@ def test_a_waiting_run_suspends_survives_its_stack_being_killed_and_resumes_when
 
         # Kill -9, in turn, the worker, the watcher and the server during the wait; start them again.
         kill(pids(stack)["worker"])
-        script.start_worker(stack.dir, env={k: v for k, v in stack.env.items() if k != "PREFECT_API_URL"})
+        script.start_worker(stack.dir, WORKER_ENV, env={k: v for k, v in stack.env.items() if k != "PREFECT_API_URL"})
         kill(pids(stack)["watcher"])
-        script.start_watcher(stack.dir, env={k: v for k, v in stack.env.items() if k != "PREFECT_API_URL"})
+        script.start_watcher(stack.dir, WORKER_ENV, env={k: v for k, v in stack.env.items() if k != "PREFECT_API_URL"})
         restart_server(stack)
         assert suspended(stack, run_id), "the run must still be Suspended after the restarts"
 
@@ -174,8 +175,12 @@ def test_a_killed_run_leaves_its_job_running_and_a_retry_re_attaches_to_it(stack
         kill(pid_of(flow_run(stack, run_id)))
         crashed = wait_for(lambda: final(stack, run_id), 60, "the run to crash", stack)
         assert crashed.state.type.value == "CRASHED", crashed.state
-        time.sleep(2)  # the crash hook has run in the worker by now: it must have left the job alone
-        assert jobs_named(stack, "killed run")[0]["state"] == JobState.Running
+        # The worker reports the crash twice (its runner, then itself, after the crash hook): a retry
+        # before the second report would be overwritten by it, in Prefect as in this test.
+        reported = f"Reported flow run '{run_id}' as crashed: Flow run infrastructure exited"
+        wait_for(lambda: reported in Path(stack.info["logs"]["worker"]).read_text(errors="replace"), 60,
+                 "the worker to be done with the crash", stack)
+        assert jobs_named(stack, "killed run")[0]["state"] == JobState.Running  # the crash hook left it alone
 
         async def retry(client: PrefectClient) -> None:  # what the UI's "Retry" does
             await client.set_flow_run_state(UUID(run_id), Scheduled(name="AwaitingRetry"), force=True)
