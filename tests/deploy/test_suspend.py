@@ -14,7 +14,6 @@ import json
 import os
 import signal
 import time
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -175,19 +174,27 @@ def test_a_killed_run_leaves_its_job_running_and_a_retry_re_attaches_to_it(stack
         kill(pid_of(flow_run(stack, run_id)))
         crashed = wait_for(lambda: final(stack, run_id), 60, "the run to crash", stack)
         assert crashed.state.type.value == "CRASHED", crashed.state
-        # The worker reports the crash twice (its runner, then itself, after the crash hook): a retry
-        # before the second report would be overwritten by it, in Prefect as in this test.
-        reported = f"Reported flow run '{run_id}' as crashed: Flow run infrastructure exited"
-        wait_for(lambda: reported in Path(stack.info["logs"]["worker"]).read_text(errors="replace"), 60,
-                 "the worker to be done with the crash", stack)
-        assert jobs_named(stack, "killed run")[0]["state"] == JobState.Running  # the crash hook left it alone
+        time.sleep(3)  # the crash hook, which the worker runs, has had its chance to cancel the job
+        assert jobs_named(stack, "killed run")[0]["state"] == JobState.Running  # it left it alone
 
         async def retry(client: PrefectClient) -> None:  # what the UI's "Retry" does
             await client.set_flow_run_state(UUID(run_id), Scheduled(name="AwaitingRetry"), force=True)
 
+        def retried() -> Any:
+            """The retried run once it ended. The worker may report the crash a second time after our
+            retry, which sets the run back to Crashed (Prefect's doing, as for a user's Retry): retry again."""
+            run = final(stack, run_id)
+            if run is None:
+                return None
+            if run.state.type.value == "CRASHED":
+                if not any(s.name == "Running" and s.timestamp.timestamp() > crashed_at for s in states(stack, run_id)):
+                    stack.api(retry)
+                return None
+            return run
+
+        crashed_at = time.time()
         stack.api(retry)
-        ended = wait_for(lambda: (r := final(stack, run_id)) and r.state.type.value != "CRASHED" and r, 120,
-                         "the retried run to end", stack)
+        ended = wait_for(retried, 120, "the retried run to end", stack, interval=1.0)
     finally:
         stack.sandbox.settings(job_seconds=2)
     assert ended.state.type.value == "COMPLETED", ended.state
@@ -199,13 +206,14 @@ def test_a_killed_run_leaves_its_job_running_and_a_retry_re_attaches_to_it(stack
 
 
 def test_a_fan_out_and_the_seed_dag_suspend_and_resume_as_their_jobs_end_apart(stack: Stack):
-    """Three jobs of 5, 15 and 25 s in one run (TestTemplate's `@<seconds>`), and the seed DAG's job
-    of 20 s through the Airflow shim: each suspends, is resumed, and ends with every job staged out once."""
+    """Three jobs of 5, 10 and 45 s in one run (TestTemplate's `@<seconds>`), and the seed DAG's job
+    of 20 s through the Airflow shim: each suspends and is resumed; the fan-out's resumed run stages
+    out the two jobs that ended and suspends again for the third. Every job is staged out once."""
     stack.sandbox.settings(job_seconds=20)
     try:
         fanout = run_id_of(stack.cli("prefect", "deployment", "run", "lexis_hpc_fanout/fanout",
                                      "--param", f"job1={dumps(job_named('fan out apart'))}",
-                                     "--param", 'input_params=["a@5","b@15","c@25"]').stdout)
+                                     "--param", 'input_params=["a@5","b@10","c@45"]').stdout)
         dag = run_id_of(stack.cli("prefect", "deployment", "run", "lexis_hpc_simple/seed-dag",
                                   "--params", dumps({"job1": job_named("suspended seed dag")})).stdout)
         ended = {key: wait_for(lambda run_id=run_id: final(stack, run_id), 240, f"the {key} run to end", stack)
@@ -215,7 +223,7 @@ def test_a_fan_out_and_the_seed_dag_suspend_and_resume_as_their_jobs_end_apart(s
     for key, run in ended.items():
         assert run.state.type.value == "COMPLETED", (key, run.state)
     suspensions = sum(1 for s in states(stack, fanout) if s.name == "Suspended")
-    assert suspensions >= 2, f"the fan-out suspended {suspensions} time(s): jobs ending apart resume it in turn"
+    assert suspensions >= 2, f"the fan-out suspended {suspensions} time(s): after the first jobs ended it must wait again"
     jobs = jobs_named(stack, "fan out apart")
     assert len(jobs) == 3 and all(j["state"] == JobState.Finished for j in jobs), jobs
     assert len(datasets_of(stack, fanout)) == 3
