@@ -47,6 +47,8 @@ logger = logging.getLogger("lexis_prefect.watch")
 WATCH_INTERVAL = 10.0
 #: Runs read per request (Prefect's largest page).
 RUNS_PAGE = 200
+#: Suspended runs followed (resumed, logged to) at once within one poll.
+RESUMES_AT_ONCE = 16
 
 
 @dataclass
@@ -99,8 +101,15 @@ class Watcher:
                 await self._cancel(client, run_id, by_run[run_id], seen)
         seen.suspended_runs = len(suspended)
         states = await self._job_states(suspended, seen)
-        for run_id, run_records in suspended.items():
-            await self._follow(client, run_id, run_records, states, seen)
+        # Many jobs may end at once (a fan-out of runs): resumed one after another, the last would wait
+        # ~1.3 s per run before it (bench/README.md, suspend.py); a few at a time keeps the server responsive.
+        gate = asyncio.Semaphore(RESUMES_AT_ONCE)
+
+        async def follow(run_id: str, run_records: list[JobRecord]) -> None:
+            async with gate:
+                await self._follow(client, run_id, run_records, states, seen)
+
+        await asyncio.gather(*(follow(run_id, run_records) for run_id, run_records in suspended.items()))
         await self._forget_all_but({r.keeper_id for rs in suspended.values() for r in rs})
         return seen
 
