@@ -160,7 +160,9 @@ def test_cancelling_a_suspended_run_cancels_its_heappe_job(stack: Stack):
     finally:
         stack.sandbox.settings(job_seconds=2)
     assert flow_run(stack, run_id).state.type.value == "CANCELLED"
-    assert "run cancelled while suspended: cancelled HEAppE job(s)" in "\n".join(log_lines(stack, run_id))
+    # The watcher writes it in the run's logs right after the cancel returned.
+    wait_for(lambda: "run cancelled while suspended: cancelled HEAppE job(s)" in "\n".join(log_lines(stack, run_id)), 15,
+             "the watcher's line in the run's logs", stack)
 
 
 def test_a_killed_run_leaves_its_job_running_and_a_retry_re_attaches_to_it(stack: Stack):
