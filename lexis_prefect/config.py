@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["DEFAULT_TIMEOUT", "PollPolicy", "RetryPolicy"]
+__all__ = ["DEFAULT_TIMEOUT", "PollPolicy", "RetryPolicy", "env_flag"]
 
 #: Every call has a timeout: 30 s to read an answer, 10 s to open a connection.
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
@@ -59,3 +60,18 @@ class PollPolicy(BaseModel):
         while True:
             yield min(wait, self.max_interval_seconds)
             wait *= self.backoff_factor
+
+
+def env_flag(name: str, default: bool) -> bool:
+    """An on/off setting from the environment (`true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`).
+
+    Anything else is refused, naming the variable, rather than read as either."""
+    from lexis_prefect.exceptions import ConfigurationError
+
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return default
+    value = value.strip().lower()
+    if value not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+        raise ConfigurationError(f"{name}={value!r}: use true or false")
+    return value in ("1", "true", "yes", "on")

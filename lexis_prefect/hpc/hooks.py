@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 from prefect import flow
+from lexis_prefect.config import env_flag
 from lexis_prefect.keeper import forget_offline_token, restore_keeper, stop_keeper
 from lexis_prefect.hpc.calls import _session
 from lexis_prefect.hpc.jobs import _stop_job
@@ -49,9 +49,7 @@ async def cancel_recorded_jobs(
 
 def cancel_on_crash(option: bool | None = None) -> bool:
     """Whether a crashed run cancels its HEAppE jobs: `option`, else `LEXIS_CANCEL_ON_CRASH` (default no)."""
-    if option is not None:
-        return option
-    return os.environ.get("LEXIS_CANCEL_ON_CRASH", "false").strip().lower() in ("1", "true", "yes", "on")
+    return option if option is not None else env_flag("LEXIS_CANCEL_ON_CRASH", False)
 
 
 async def cancel_hpc_jobs(flow: Any, flow_run: Any, state: Any) -> None:

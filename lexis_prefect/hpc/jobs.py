@@ -63,15 +63,7 @@ async def create_job(job: SingleHPCJob, location: str, keeper_id: str, group_id:
         name=info.name or name,
     )
     if await read_record(keeper_id, ref) is None:  # a re-attached job's record holds what its wait saw
-        waits = await run_waits(keeper_id)
-        credentials = keeper(keeper_id).credentials
-        await _record(
-            keeper_id,
-            ref,
-            group_id=group_id,
-            flow_run_id=str(waits.flow_run_id) if waits.enabled else None,
-            credentials_block=getattr(credentials, "_block_document_name", None),
-        )
+        await _record(keeper_id, ref, group_id=group_id, **(await run_waits(keeper_id)).record_fields())
     return ref
 
 

@@ -66,7 +66,7 @@ async def build_hpc_job_step(
     job = _validated(job)
     waits = await run_waits(keeper_id)
     waits.step_started()
-    if waits.enabled:
+    if waits.enabled and waits.resumed:  # a first attempt has none: no read for it
         await _close_earlier_attempts(keeper_id, group_id)
     try:
         return await _locate_and_run(job, keeper_id, group_id, poll, suspend, started, waits)

@@ -21,7 +21,6 @@ task in a thread of its own), hence a thread lock and wake-ups through each wait
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import time
 import uuid
@@ -30,6 +29,7 @@ from typing import Any
 from prefect.context import FlowRunContext
 from prefect.logging import get_run_logger
 
+from lexis_prefect.config import env_flag
 from lexis_prefect.exceptions import ConfigurationError
 from lexis_prefect.hpc.results import HpcJobRef
 from lexis_prefect.keeper import keeper
@@ -46,12 +46,7 @@ _WAITS_LOCK = threading.Lock()
 
 def suspend_wanted(option: bool | None = None) -> bool:
     """A step's `suspend` option, else `LEXIS_SUSPEND` (default on)."""
-    if option is not None:
-        return option
-    value = os.environ.get("LEXIS_SUSPEND", "true").strip().lower()
-    if value not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-        raise ConfigurationError(f"LEXIS_SUSPEND={value!r}: use true or false")
-    return value in ("1", "true", "yes", "on")
+    return option if option is not None else env_flag("LEXIS_SUSPEND", True)
 
 
 class Waiter:
@@ -83,9 +78,10 @@ class RunWaits:
     suspend, or Prefect refused it: the steps poll on).
     """
 
-    def __init__(self, keeper_id: str, flow_run_id: uuid.UUID | None) -> None:
+    def __init__(self, keeper_id: str, flow_run_id: uuid.UUID | None, resumed: bool = False) -> None:
         self.keeper_id = keeper_id
         self.flow_run_id = flow_run_id
+        self.resumed = resumed  # the run suspended before: earlier attempts may have left subflow runs
         self.phase = "polling" if flow_run_id is not None else "off"
         self.steps = 0
         self.waiters: set[Waiter] = set()
@@ -96,6 +92,14 @@ class RunWaits:
     @property
     def enabled(self) -> bool:
         return self.phase != "off"
+
+    def record_fields(self) -> dict[str, Any]:
+        """What a job record needs of the run for a process other than this one (hooks, the watcher)."""
+        credentials = keeper(self.keeper_id).credentials
+        return {
+            "flow_run_id": str(self.flow_run_id) if self.enabled else None,
+            "credentials_block": getattr(credentials, "_block_document_name", None),  # set by Block.load
+        }
 
     @property
     def stopping_for_suspension(self) -> bool:
@@ -217,12 +221,13 @@ async def run_waits(keeper_id: str) -> RunWaits:
     if known is not None:
         return known
     root = await _top_level_deployment_run() if suspend_wanted() else None
+    made = RunWaits(keeper_id, root.id, bool(root.empirical_policy.pause_keys)) if root else RunWaits(keeper_id, None)
     with _WAITS_LOCK:
-        return _WAITS.setdefault(keeper_id, RunWaits(keeper_id, root))
+        return _WAITS.setdefault(keeper_id, made)
 
 
-async def _top_level_deployment_run() -> uuid.UUID | None:
-    """The id of the top-level flow run above the current one, if it is a deployment run."""
+async def _top_level_deployment_run() -> Any:
+    """The top-level flow run above the current one, if it is a deployment run (else None)."""
     from prefect.client.orchestration import get_client
 
     context = FlowRunContext.get()
@@ -235,4 +240,4 @@ async def _top_level_deployment_run() -> uuid.UUID | None:
             if parent_task.flow_run_id is None:
                 return None
             run = await client.read_flow_run(parent_task.flow_run_id)
-    return run.id if run.deployment_id is not None else None
+    return run if run.deployment_id is not None else None

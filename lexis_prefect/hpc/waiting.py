@@ -23,7 +23,6 @@ from lexis_prefect.hpc.records import TailMark, _record, _unrecord, read_record
 from lexis_prefect.hpc.results import HpcJobRef, JobOutcome
 from lexis_prefect.hpc.summary import job_summary
 from lexis_prefect.hpc.suspend import RunWaits, Waiter, run_waits, suspend_wanted
-from lexis_prefect.keeper import keeper
 from lexis_prefect.locations import LocationSession
 from lexis_prefect.models.heappe import FileType, JobState, SubmittedJobInfo, TaskFileOffset
 
@@ -222,13 +221,11 @@ class _Pausing:
     async def _save(self, info: SubmittedJobInfo) -> None:
         """What the watcher and the resumed run need, and what the user sees meanwhile."""
         ref, checked = self.watch.ref, datetime.now(timezone.utc)
-        credentials = keeper(self.keeper_id).credentials
         await _record(
             self.keeper_id,
             ref,
             group_id=self.group_id,
-            flow_run_id=str(self.waits.flow_run_id),
-            credentials_block=getattr(credentials, "_block_document_name", None),
+            **self.waits.record_fields(),
             state=info.state,
             checked=checked,
             tail=self.watch.tail.mark(self.watch.running_since),
