@@ -9,6 +9,11 @@ import tempfile
 # embedded server's telemetry heartbeat locks SQLite ("database is locked").
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="lexis-prefect-tests-"))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# The harness's SQLite answers 503 when a request's deferred transaction cannot upgrade to a write
+# after another write committed (SQLITE_BUSY_SNAPSHOT: no busy wait helps). Prefect's client retries
+# 503 five times, 2**n s apart (62 s); a 20-step fan-out on 2 busy cores once saw one subflow's
+# task-run insert refused six times in a row. Three more tries (2+ more minutes) only in such storms.
+os.environ.setdefault("PREFECT_CLIENT_MAX_RETRIES", "8")
 
 import pytest  # noqa: E402
 
