@@ -29,6 +29,7 @@ from lexis_prefect.airflow.exceptions import (
     UnsupportedArgument,
 )
 from lexis_prefect.airflow.params import ParamsDict
+from lexis_prefect.airflow.setup_teardown import SetupTeardownMixin
 from lexis_prefect.airflow.trigger_rule import TriggerRule
 
 if TYPE_CHECKING:
@@ -134,7 +135,7 @@ def _relatives(other: Any) -> list[Any]:
     raise AirflowException(f"Relationships can only be set between Operators; received {type(other).__name__}")
 
 
-class BaseOperator(DependencyMixin):
+class BaseOperator(DependencyMixin, SetupTeardownMixin):
     """An Airflow task: subclasses implement ``execute(context)``.
 
     ``template_fields`` are rendered with Jinja right before ``execute``, on a shallow copy of the

@@ -322,11 +322,13 @@ class DAG(Flow):
     def test(self, execution_date: datetime | None = None, run_conf: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
         """Run the DAG once, here, on Prefect; returns a :class:`~lexis_prefect.airflow.runner.DagRunResult`."""
         from lexis_prefect.airflow.runner import test_dag
+        from lexis_prefect.airflow.setup_teardown import validate_setup_teardown
 
         if kwargs:
             warnings.warn(f"dag.test(): {sorted(kwargs)} not supported by lexis-prefect, ignored", UserWarning, stacklevel=2)
         self.sync_parameters()
         self.check_cycle()
+        validate_setup_teardown(self)  # Airflow's dag.validate(), before any run
         conf = dict(run_conf or {})
         self.resolve_params(conf)  # a bad conf is refused before anything starts (no run, no setup)
         with contextlib.ExitStack() as stack:

@@ -37,6 +37,7 @@ from lexis_prefect.airflow.operators import (
 )
 from lexis_prefect.airflow.params import NOTSET
 from lexis_prefect.airflow.sensors import PythonSensor
+from lexis_prefect.airflow.setup_teardown import mark_decorated, teardown_kwargs
 from lexis_prefect.airflow.task_group import TaskGroup
 from lexis_prefect.airflow.xcom_arg import XComArg
 
@@ -265,6 +266,10 @@ class _TaskDecorator:
     """A decorated function: calling it inside a DAG creates the task and returns its ``XComArg``."""
 
     _airflow_is_task_decorator = True
+    #: Set by ``@setup`` / ``@teardown`` (:mod:`lexis_prefect.airflow.setup_teardown`).
+    is_setup: bool = False
+    is_teardown: bool = False
+    on_failure_fail_dagrun: bool = False
 
     def __init__(
         self,
@@ -313,13 +318,15 @@ class _TaskDecorator:
         return isinstance(ttype, type) and issubclass(ttype, Mapping)
 
     def __call__(self, *args: Any, **kwargs: Any) -> XComArg:
+        op_kwargs, fail_dagrun = teardown_kwargs(self)
         op = self.operator_class(
             python_callable=self.function,
             op_args=args,
             op_kwargs=kwargs,
             multiple_outputs=self.multiple_outputs,
-            **self.kwargs,
+            **op_kwargs,
         )
+        mark_decorated(self, op, fail_dagrun)
         op_doc_attrs = [op.doc, op.doc_json, op.doc_md, op.doc_rst, op.doc_yaml]
         if self.function.__doc__ and not any(op_doc_attrs):
             op.doc_md = self.function.__doc__
@@ -331,13 +338,16 @@ class _TaskDecorator:
 
     def override(self, **kwargs: Any) -> _TaskDecorator:
         """The same decorated function with other operator arguments (``task_id``, ``retries``...)."""
-        return _TaskDecorator(
+        result = _TaskDecorator(
             function=self.function,
             operator_class=self.operator_class,
             multiple_outputs=self.multiple_outputs,
             kwargs={**self.kwargs, **kwargs},
             decorator_name=self.decorator_name,
         )
+        result.is_setup, result.is_teardown = self.is_setup, self.is_teardown
+        result.on_failure_fail_dagrun = self.on_failure_fail_dagrun
+        return result
 
     def partial(self, **kwargs: Any) -> Any:
         raise _mapping_unsupported(f"{self.function.__name__}.partial()")

@@ -1,13 +1,15 @@
 """Running a DAG as one Prefect flow run with Airflow's semantics.
 
 The flow does the scheduling itself (airflow-on-prefect.md §2.5): each Airflow task becomes a
-Prefect task run named by its task id once the trigger rule can be decided from the states of
-its direct upstreams. A task that runs is submitted to the flow's thread pool, so independent
+Prefect task run named by its task id once its trigger rule can be decided from the states of
+its upstreams as ``dag.test()`` would decide it (:mod:`lexis_prefect.airflow.turns`: the same
+states whatever the tasks' durations). A task that runs is submitted to the flow's thread pool, so independent
 tasks run concurrently (up to the DAG's ``max_active_tasks``); a task that must not run
 (``skipped``, ``upstream_failed``) gets a short marker task run in that state, so the UI shows
 every Airflow task. Prefect's own upstream handling is never used, so no task is left
 ``NotReady``. The flow run ends by Airflow's leaf rule: failed if any leaf task is ``failed`` or
-``upstream_failed``, else completed, whatever happened to tasks in the middle.
+``upstream_failed``, else completed, whatever happened to tasks in the middle (a teardown at the
+end counts only when ``on_failure_fail_dagrun``: :func:`~lexis_prefect.airflow.setup_teardown.effective_leaves`).
 """
 
 from __future__ import annotations
@@ -30,8 +32,10 @@ from pydantic import SecretStr
 
 from lexis_prefect.blocks import secret_text
 from lexis_prefect.airflow.exceptions import AirflowFailException, AirflowSensorTimeout
+from lexis_prefect.airflow.setup_teardown import decide_task, effective_leaves, indirect_setups
 from lexis_prefect.airflow.taskinstance import DagRun, TaskInstance
-from lexis_prefect.airflow.trigger_rule import decide
+from lexis_prefect.airflow.trigger_rule import Decision
+from lexis_prefect.airflow.turns import TurnClock
 
 if TYPE_CHECKING:
     from lexis_prefect.airflow.baseoperator import BaseOperator
@@ -125,6 +129,9 @@ class _Scheduler:
         self.submitted: set[str] = set()
         self.stopped: set[str] = set()  # running when a fail_stop DAG stopped: recorded failed
         self.running: dict[cf.Future, tuple[str, Any]] = {}
+        self.indirect = {t.task_id: indirect_setups(t) for t in self.order}
+        relevant = {t.task_id: sorted(t.upstream_task_ids) + self.indirect[t.task_id] for t in self.order}
+        self.clock = TurnClock([t.task_id for t in self.order], relevant)
 
     def run(self) -> dict[str, str]:
         """Run the graph; if the run itself is stopped (cancelled, terminated), kill what runs."""
@@ -136,39 +143,37 @@ class _Scheduler:
             raise
 
     def _run(self) -> dict[str, str]:
-        self._schedule(self.order)
+        self._schedule()
         while len(self.states) < len(self.order):
             if not self.running:  # cannot happen with a valid decide(); fail loudly if it does
                 stuck = [t.task_id for t in self.order if t.task_id not in self.states]
                 raise RuntimeError(f"DAG {self.dag.dag_id}: no task can run, stuck: {stuck}")
             done, _ = cf.wait(list(self.running), return_when=cf.FIRST_COMPLETED)
             for wrapped in done:
-                self._schedule(self._collect(wrapped))
+                self._collect(wrapped)
+            self._schedule()
         return {t.task_id: self.states[t.task_id] for t in self.order}
 
-    def _schedule(self, candidates: list[BaseOperator]) -> None:
-        """Decide ``candidates`` (and, when one is marked, its downstream in turn)."""
-        todo = list(candidates)
-        while todo:
-            op = todo.pop(0)
-            task_id = op.task_id
-            if task_id in self.states or task_id in self.submitted:
-                continue
-            ups = op.upstream_task_ids
-            verdict = decide(op.trigger_rule, [self.states[u] for u in ups if u in self.states], len(ups))
+    def _schedule(self) -> None:
+        """Submit or mark every task that ``dag.test`` would have decided by now (see ``turns``)."""
+        for task_id, verdict in self.clock.decide_ready(self._evaluate):
             if verdict == "run":
-                self._submit(op)
-            elif verdict is not None:
+                self._submit(self.dag.get_task(task_id))
+            else:
                 self._mark(task_id, verdict)
-                todo.extend(op.downstream_list)
+
+    def _evaluate(self, task_id: str, finished: Mapping[str, str]) -> Decision | None:
+        if task_id in self.states:  # marked by a branch or fail_stop meanwhile: nothing to decide
+            return None
+        return decide_task(self.dag.get_task(task_id), finished, self.indirect[task_id])
 
     def _submit(self, op: BaseOperator) -> None:
         self.submitted.add(op.task_id)
         future = prefect_task(op, str(self.dag_run.logical_date)).submit(self.tis[op.task_id])
         self.running[future.wrapped_future] = (op.task_id, future)
 
-    def _collect(self, wrapped: cf.Future) -> list[BaseOperator]:
-        """Record a finished task's Airflow state; return the tasks to decide next."""
+    def _collect(self, wrapped: cf.Future) -> None:
+        """Record a finished task's Airflow state, and what its run marked (a branch's skips)."""
         task_id, future = self.running.pop(wrapped)
         future.wait()  # the state is stale until then (airflow-on-prefect.md §0.7)
         ti = self.tis[task_id]
@@ -176,26 +181,30 @@ class _Scheduler:
         ti.state = ti.state if ok else "failed"
         self.states[task_id] = ti.state
         self.finished.append(ti)
+        self.clock.end(task_id, ti.state, max(ti.try_number - 1, 0))
         if ti.state == "failed" and self.dag.fail_stop:
-            self._stop_remaining()
-            return []
-        next_ops = list(ti.task.downstream_list)
-        if ti.state == "success":
-            for skipped in sorted(ti.skip_ids - self.submitted - set(self.states)):
-                self._mark(skipped, "skipped")
-                next_ops.extend(self.dag.get_task(skipped).downstream_list)
-        return next_ops
+            self._stop_remaining(task_id)
+        elif ti.state == "success":
+            skipped = sorted(ti.skip_ids - self.submitted - set(self.states))
+            for skipped_id in skipped:
+                self._mark(skipped_id, "skipped")
+            self.clock.end_with(skipped, "skipped", cause=task_id)
 
-    def _stop_remaining(self) -> None:
-        """``fail_stop``: a failure skips every task not started yet; running ones end failed.
+    def _stop_remaining(self, cause: str) -> None:
+        """``fail_stop``: a failure skips every task not started yet but teardowns; running ones end failed.
 
         Airflow kills the running ones; a thread cannot be killed, so they finish their work
         and are then recorded as failed (see docs/airflow-compat.md).
         """
-        self.stopped.update(t for t, _ in self.running.values())
-        for op in self.order:
-            if op.task_id not in self.states and op.task_id not in self.submitted:
-                self._mark(op.task_id, "skipped")
+        self.stopped.update(t for t, _ in self.running.values() if not self.dag.get_task(t).is_teardown)
+        skipped = [
+            op.task_id
+            for op in self.order
+            if op.task_id not in self.states and op.task_id not in self.submitted and not op.is_teardown
+        ]
+        for task_id in skipped:
+            self._mark(task_id, "skipped")
+        self.clock.end_with(skipped, "skipped", cause=cause)
 
     def _mark(self, task_id: str, state: str) -> None:
         self.states[task_id] = state
@@ -217,7 +226,7 @@ def run_dag_flow(dag: DAG, given: Mapping[str, Any]) -> State:
     dag_run = DagRun(dag, f"manual__{logical_date.isoformat()}", conf, logical_date)
     scheduler = _Scheduler(dag, dag_run)
     states = scheduler.run()
-    failed_leaves = [t.task_id for t in dag.leaves if states[t.task_id] in FAILED_STATES]
+    failed_leaves = [t.task_id for t in effective_leaves(dag) if states[t.task_id] in FAILED_STATES]
     dag_run.state = "failed" if failed_leaves else "success"
     _run_dag_callback(dag, dag_run, scheduler.finished)
     message = (

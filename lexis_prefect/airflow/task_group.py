@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from lexis_prefect.airflow import _current
 from lexis_prefect.airflow.baseoperator import DependencyMixin
+from lexis_prefect.airflow.setup_teardown import group_leaves
 from lexis_prefect.airflow.exceptions import (
     AirflowException,
     DuplicateTaskIdFound,
@@ -132,10 +133,8 @@ class TaskGroup(DependencyMixin):
 
     @property
     def leaves(self) -> list[BaseOperator]:
-        """Tasks of the group with no downstream inside it, as of now."""
-        tasks = list(self)
-        ids = {t.task_id for t in tasks}
-        return [t for t in tasks if t.downstream_task_ids.isdisjoint(ids)]
+        """Tasks of the group with no downstream inside it, as of now (looking through teardowns)."""
+        return group_leaves(list(self))
 
     def set_upstream(self, other: Any) -> None:
         for task in self.roots:

@@ -5,9 +5,11 @@ with ``flag_upstream_failed=True``, as the scheduler and ``dag.test()`` call it)
 each time a direct upstream finishes, so the eager outcomes match Airflow's: ``one_success`` runs on the
 first success, ``all_success`` is ``upstream_failed`` as soon as one upstream failed, and so on.
 
+``all_done_setup_success`` (a teardown's rule) counts the direct upstreams that are setup tasks
+(``setup_states``); the constraint on *indirect* setups is in :mod:`lexis_prefect.airflow.setup_teardown`.
+
 Not ported, because the shim has no such tasks: mapped tasks and mapped task groups (the ``removed``
-state and map-index arithmetic), setup/teardown constraints, and ``depends_on_past`` /
-``wait_for_past_depends_before_skipping``.
+state and map-index arithmetic), and ``depends_on_past`` / ``wait_for_past_depends_before_skipping``.
 """
 
 from __future__ import annotations
@@ -64,13 +66,22 @@ _ALIASES = {
 }
 
 
-def decide(rule: TriggerRule | str, states: Sequence[str], n_upstream: int) -> Decision | None:
+def decide(
+    rule: TriggerRule | str,
+    states: Sequence[str],
+    n_upstream: int,
+    *,
+    setup_states: Sequence[str] = (),
+    n_setup: int = 0,
+) -> Decision | None:
     """What Airflow's scheduler does with a task whose direct upstreams have finished in ``states``.
 
     :param rule: the task's trigger rule (deprecated aliases are mapped as Airflow's BaseOperator does)
     :param states: the states of the direct upstreams that have finished so far, one per upstream:
         ``"success"``, ``"failed"``, ``"skipped"`` or ``"upstream_failed"``
     :param n_upstream: the number of direct upstreams, finished or not
+    :param setup_states: the part of ``states`` that belongs to setup tasks
+    :param n_setup: how many of the direct upstreams are setup tasks, finished or not
     :return: ``"run"``; ``"skipped"`` or ``"upstream_failed"`` (the task is marked so without
         running); or ``None`` when the rule cannot decide yet and the task must wait for more upstreams
     :raises ValueError: unknown rule or state, or more finished states than upstreams
@@ -137,8 +148,11 @@ def decide(rule: TriggerRule | str, states: Sequence[str], n_upstream: int) -> D
     elif trigger_rule is TriggerRule.ALL_SKIPPED:
         if success or failed or upstream_failed:
             new_state = "skipped"
-    # ALL_DONE_SETUP_SUCCESS marks nothing here: its skip/upstream_failed branches need an upstream
-    # setup task, and the shim has no setup/teardown tasks, so Airflow's own logic reduces to all_done.
+    elif trigger_rule is TriggerRule.ALL_DONE_SETUP_SUCCESS and upstream_done and n_setup:
+        if setup_states.count("skipped") >= n_setup:
+            new_state = "skipped"  # every setup skipped
+        elif not setup_states.count("success"):
+            new_state = "upstream_failed"  # no setup succeeded; one that did lets it run
     if new_state is not None:
         return new_state
 
@@ -153,8 +167,10 @@ def decide(rule: TriggerRule | str, states: Sequence[str], n_upstream: int) -> D
         passed = upstream - success <= 0
     elif trigger_rule is TriggerRule.ALL_FAILED:
         passed = upstream - failed - upstream_failed <= 0
-    elif trigger_rule in (TriggerRule.ALL_DONE, TriggerRule.ALL_DONE_SETUP_SUCCESS):
+    elif trigger_rule is TriggerRule.ALL_DONE:
         passed = upstream_done
+    elif trigger_rule is TriggerRule.ALL_DONE_SETUP_SUCCESS:
+        passed = upstream_done and not (n_setup and not setup_states.count("success"))
     elif trigger_rule in (TriggerRule.NONE_FAILED, TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS):
         passed = upstream - success - skipped <= 0
     elif trigger_rule is TriggerRule.NONE_SKIPPED:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from lexis_prefect.airflow.baseoperator import DependencyMixin
 from lexis_prefect.airflow.exceptions import XComNotFound
+from lexis_prefect.airflow.setup_teardown import XComArgSetupTeardownMixin
 
 if TYPE_CHECKING:
     from lexis_prefect.airflow.baseoperator import BaseOperator
@@ -19,7 +20,7 @@ XCOM_RETURN_KEY = "return_value"
 _MISSING = object()
 
 
-class XComArg(DependencyMixin):
+class XComArg(DependencyMixin, XComArgSetupTeardownMixin):
     """The XCom ``key`` of ``operator`` (its return value by default)."""
 
     #: Rendering replaces it by ``resolve(context)`` (Airflow's ResolveMixin; ``DagParam`` too).
