@@ -119,10 +119,16 @@ class SetupTeardownMixin:
         return self
 
     def __enter__(self) -> Any:
-        raise UnsupportedArgument(_CONTEXT_MANAGER)
+        _refuse_context_manager(self)
 
     def __exit__(self, *exc: object) -> None:  # pragma: no cover - __enter__ always raises
         return None
+
+
+def _refuse_context_manager(task: Any) -> None:
+    if not task.is_setup and not task.is_teardown:
+        raise AirflowException("Only setup/teardown tasks can be used as context managers.")
+    raise UnsupportedArgument(_CONTEXT_MANAGER)
 
 
 class XComArgSetupTeardownMixin:
@@ -150,7 +156,7 @@ class XComArgSetupTeardownMixin:
         return self
 
     def __enter__(self) -> Any:
-        raise UnsupportedArgument(_CONTEXT_MANAGER)
+        _refuse_context_manager(self.operator)
 
     def __exit__(self, *exc: object) -> None:  # pragma: no cover - __enter__ always raises
         return None
