@@ -138,7 +138,7 @@ def test_eager_race_dag_gives_the_recorded_states_under_load(tmp_path, monkeypat
     busy = threading.Thread(target=spin, daemon=True)
     busy.start()
     try:
-        for _ in range(3):
+        for _ in range(2):
             result = load_dag("trigger_rule_eager_race", monkeypatch).test()
             assert (result.state, dict(result.tasks)) == (expected["state"], expected["tasks"])
     finally:

@@ -18,6 +18,22 @@ from airflow.exceptions import AirflowSkipException
 from airflow.operators.python import PythonOperator
 
 
+RULES = [
+    "all_success",
+    "all_failed",
+    "all_done",
+    "all_done_setup_success",
+    "one_success",
+    "one_failed",
+    "one_done",
+    "none_failed",
+    "none_skipped",
+    "always",
+    "none_failed_min_one_success",
+    "all_skipped",
+]
+
+
 def pause():
     time.sleep(random.uniform(0, 0.2))
 
@@ -46,14 +62,15 @@ with DAG(
     start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
     catchup=False,
 ) as dag:
-    # same turn: a failure and a skip
+    # same turn: a failure and a skip (and a success), under every trigger rule
     failing = task("failing", fail)
     skipping = task("skipping", skip)
+    succeeding = task("succeeding", ok)
     [failing, skipping] >> task("all_success", ok)
     [failing, skipping] >> task("none_failed_min_one_success", ok, trigger_rule="none_failed_min_one_success")
-    [failing, skipping] >> task("none_failed", ok, trigger_rule="none_failed")
-    [failing, skipping] >> task("all_failed", ok, trigger_rule="all_failed")
-    [failing, skipping] >> task("none_skipped", ok, trigger_rule="none_skipped")
+    for rule in RULES:
+        [failing, skipping] >> task(f"{rule}__FK", ok, trigger_rule=rule)
+        [failing, skipping, succeeding] >> task(f"{rule}__SFK", ok, trigger_rule=rule)
 
     # a mark is seen a turn later: turn 1 marks failed_child upstream_failed and sees skip_2 skipped,
     # so deep_skip_wins is skipped; deep_fail_wins sees fail_2 (turn 0) before skipped_child (turn 1)
