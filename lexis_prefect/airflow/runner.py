@@ -3,13 +3,14 @@
 The flow does the scheduling itself (airflow-on-prefect.md §2.5): each Airflow task becomes a
 Prefect task run named by its task id once its trigger rule can be decided from the states of
 its upstreams as ``dag.test()`` would decide it (:mod:`lexis_prefect.airflow.turns`: the same
-states whatever the tasks' durations). A task that runs is submitted to the flow's thread pool, so independent
-tasks run concurrently (up to the DAG's ``max_active_tasks``); a task that must not run
+states whatever the tasks' durations). A task that runs is submitted to the flow's thread pool,
+so independent tasks run concurrently (up to the DAG's ``max_active_tasks``); a task that must not run
 (``skipped``, ``upstream_failed``) gets a short marker task run in that state, so the UI shows
 every Airflow task. Prefect's own upstream handling is never used, so no task is left
 ``NotReady``. The flow run ends by Airflow's leaf rule: failed if any leaf task is ``failed`` or
 ``upstream_failed``, else completed, whatever happened to tasks in the middle (a teardown at the
-end counts only when ``on_failure_fail_dagrun``: :func:`~lexis_prefect.airflow.setup_teardown.effective_leaves`).
+end counts only when ``on_failure_fail_dagrun``:
+:func:`~lexis_prefect.airflow.setup_teardown.effective_leaves`).
 """
 
 from __future__ import annotations
@@ -163,8 +164,6 @@ class _Scheduler:
                 self._mark(task_id, verdict)
 
     def _evaluate(self, task_id: str, finished: Mapping[str, str]) -> Decision | None:
-        if task_id in self.states:  # marked by a branch or fail_stop meanwhile: nothing to decide
-            return None
         return decide_task(self.dag.get_task(task_id), finished, self.indirect[task_id])
 
     def _submit(self, op: BaseOperator) -> None:

@@ -61,6 +61,20 @@ def _as_list(setups: Any) -> list[Any]:
     return [setups] if isinstance(setups, DependencyMixin) else list(setups)
 
 
+def _exclusive_mark(attr: str, other: str, kind: str, other_kind: str) -> Any:
+    """``is_setup`` / ``is_teardown``: a task is at most one of them (Airflow's setters)."""
+
+    def get(self: Any) -> bool:
+        return getattr(self, attr)
+
+    def set_(self: Any, value: bool) -> None:
+        if value and getattr(self, other):
+            raise ValueError(f"Cannot mark task '{self.task_id}' as {kind}; task is already a {other_kind}.")
+        setattr(self, attr, value)
+
+    return property(get, set_)
+
+
 class SetupTeardownMixin:
     """The setup/teardown marks of an operator (``BaseOperator.is_setup`` and friends in Airflow)."""
 
@@ -70,25 +84,8 @@ class SetupTeardownMixin:
     task_id: str
     trigger_rule: TriggerRule
 
-    @property
-    def is_setup(self) -> bool:
-        return self._is_setup
-
-    @is_setup.setter
-    def is_setup(self, value: bool) -> None:
-        if self.is_teardown and value:
-            raise ValueError(f"Cannot mark task '{self.task_id}' as setup; task is already a teardown.")
-        self._is_setup = value
-
-    @property
-    def is_teardown(self) -> bool:
-        return self._is_teardown
-
-    @is_teardown.setter
-    def is_teardown(self, value: bool) -> None:
-        if self.is_setup and value:
-            raise ValueError(f"Cannot mark task '{self.task_id}' as teardown; task is already a setup.")
-        self._is_teardown = value
+    is_setup = _exclusive_mark("_is_setup", "is_teardown", "setup", "teardown")
+    is_teardown = _exclusive_mark("_is_teardown", "is_setup", "teardown", "setup")
 
     @property
     def on_failure_fail_dagrun(self) -> bool:

@@ -10,17 +10,19 @@ the same turn is ``upstream_failed`` (failures are tested first), never ``skippe
 
 The shim runs tasks in parallel and learns of their ends in any order. To decide a task as
 ``dag.test`` does, it gives every task the turn at which ``dag.test`` would have decided it and the
-turn at which it ends (``finished``: a task run at turn ``k`` ends at ``k`` plus one turn per retry;
-a marked task ends at the turn it is marked), and evaluates a task at turn ``k`` only with the upstreams
-that ended before ``k``, and only once that set is certain: every upstream still running or pending
-has a lower bound on its end turn that is at least ``k``. A task is never decided on a guess, so the
-outcome depends on the states alone; independent parts of the DAG do not wait for each other.
+turn at which it ends (a task run at turn ``k`` ends at ``k`` plus one turn per retry; a marked task
+ends at the turn it is marked), and decides a task at turn ``k`` from the upstreams that ended before
+``k`` only once that decision is certain: every upstream still running or pending either has a lower
+bound on its end turn of at least ``k``, or gives the same decision whether and however it ended
+before ``k`` (so ``all_success`` after a failure is marked at once, while after a skip it waits for a
+running sibling that might still fail). A task is never decided on a guess, so the outcome depends on
+the states alone; a task waits only for its own upstreams, never for independent parts of the DAG.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping, Sequence
-from typing import Literal
 
 from lexis_prefect.airflow.trigger_rule import Decision
 
@@ -29,6 +31,9 @@ __all__ = ["Evaluate", "TurnClock"]
 #: What a task does at a turn, given the states of its relevant upstreams that ended before it.
 Evaluate = Callable[[str, Mapping[str, str]], Decision | None]
 _NEVER = 1 << 62  # the lower bound of a task that cannot be decided from what is known
+#: How an upstream not seen ended yet may stand at a turn: not ended, or ended in one of these states.
+_ENDINGS = (None, "success", "failed", "skipped", "upstream_failed")
+_MAX_UNSURE = 3
 
 
 class TurnClock:
@@ -82,30 +87,50 @@ class TurnClock:
         return made
 
     def _try(self, task_id: str, lower: Mapping[str, int], evaluate: Evaluate) -> tuple[int, Decision | None]:
-        """Evaluate ``task_id`` at each turn whose snapshot is certain; returns (turn, decision) or
-        (a lower bound on its decision turn, None)."""
+        """Evaluate ``task_id`` at each next turn while the outcome there is certain.
+
+        :return: (turn, decision), or (a lower bound on its decision turn, None) to wait
+        """
         ups = self.relevant[task_id]
         while True:
             checked = self._checked.get(task_id, -1)
             turn = self._next_turn(ups, checked, lower)
-            if turn[1] == "wait":
-                return turn[0], None
-            snapshot = {u: self.ended[u][1] for u in ups if u in self.ended and self.ended[u][0] < turn[0]}
-            verdict = evaluate(task_id, snapshot)
+            if turn >= _NEVER:
+                return _NEVER, None  # everything ended and no rule decided: stuck (the runner says so)
+            verdicts = self._outcomes(task_id, ups, turn, lower, evaluate)
+            if len(verdicts) != 1:
+                return turn, None  # depends on upstreams that may or may not have ended by then
+            verdict = verdicts.pop()
             if verdict is not None:
-                return turn[0], verdict
-            self._checked[task_id] = turn[0]
+                return turn, verdict
+            self._checked[task_id] = turn
 
-    def _next_turn(
-        self, ups: Sequence[str], checked: int, lower: Mapping[str, int]
-    ) -> tuple[int, Literal["evaluate", "wait"]]:
-        """The next turn after ``checked`` at which the task's snapshot changes, if certain."""
+    def _next_turn(self, ups: Sequence[str], checked: int, lower: Mapping[str, int]) -> int:
+        """The first turn after ``checked`` at which the task's snapshot may differ from that at ``checked``."""
         if checked < 0:
-            return 0, "evaluate"  # the first turn: nothing has ended
-        known = [self.ended[u][0] + 1 for u in ups if u in self.ended and self.ended[u][0] >= checked]
-        unknown = [lower.get(u, checked) + 1 for u in ups if u not in self.ended]
-        if known and (not unknown or min(unknown) > min(known)):
-            return min(known), "evaluate"
-        if not known and not unknown:
-            return _NEVER, "wait"  # everything ended and no rule decided: stuck (the runner says so)
-        return max(checked + 1, min(known + unknown)), "wait"
+            return 0  # the first turn: nothing has ended
+        changes = [self.ended[u][0] + 1 for u in ups if u in self.ended and self.ended[u][0] >= checked]
+        changes += [lower[u] + 1 for u in ups if u not in self.ended]
+        return max(checked + 1, min(changes)) if changes else _NEVER
+
+    def _outcomes(
+        self, task_id: str, ups: Sequence[str], turn: int, lower: Mapping[str, int], evaluate: Evaluate
+    ) -> set[Decision | None]:
+        """What the task's evaluation at ``turn`` can give: one value when certain.
+
+        An upstream still running or pending whose lower bound is below ``turn`` may have ended
+        before it, in any state, or not: every case is tried (up to ``_MAX_UNSURE`` such upstreams),
+        so an eager rule that one upstream settles (``one_success`` after a success, ``all_success``
+        after a failure) is decided without waiting for the others.
+        """
+        snapshot = {u: self.ended[u][1] for u in ups if u in self.ended and self.ended[u][0] < turn}
+        unsure = [u for u in ups if u not in self.ended and lower[u] < turn]
+        if len(unsure) > _MAX_UNSURE:
+            return {None, "run"}  # too many cases: wait for some of them to end
+        verdicts: set[Decision | None] = set()
+        for case in itertools.product(_ENDINGS, repeat=len(unsure)):
+            seen = {**snapshot, **{u: state for u, state in zip(unsure, case) if state is not None}}
+            verdicts.add(evaluate(task_id, seen))
+            if len(verdicts) > 1:
+                break
+        return verdicts

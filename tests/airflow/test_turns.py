@@ -16,7 +16,6 @@ import json
 import random
 import threading
 from collections.abc import Mapping
-from pathlib import Path
 
 import pytest
 
@@ -27,7 +26,10 @@ RULES = sorted(r.value for r in TriggerRule if r not in (TriggerRule.DUMMY, Trig
 OUTCOMES = ("success", "failed", "skipped")
 
 
-def random_dag(rng: random.Random) -> tuple[list[str], dict[str, list[str]], dict[str, str], dict[str, str], dict[str, int]]:
+RandomDag = tuple[list[str], dict[str, list[str]], dict[str, str], dict[str, str], dict[str, int]]
+
+
+def random_dag(rng: random.Random) -> RandomDag:
     """Task ids in order, upstreams, rules, the state each task ends in if it runs, and its tries."""
     n = rng.randint(4, 12)
     order = [f"t{i:02d}" for i in range(n)]
@@ -144,3 +146,22 @@ def test_eager_race_dag_gives_the_recorded_states_under_load(tmp_path, monkeypat
     finally:
         stop.set()
         busy.join()
+
+
+@pytest.mark.parametrize(
+    ("rule", "first", "decided"),
+    [
+        ("one_success", "success", "run"),  # any end of the sibling gives run at turn 1
+        ("all_success", "failed", "upstream_failed"),  # failures are tested first: settled
+        ("all_success", "skipped", None),  # the sibling may still fail in the same turn
+        ("all_done", "success", None),
+    ],
+)
+def test_a_running_sibling_is_waited_for_only_when_it_could_change_the_decision(rule, first, decided) -> None:
+    order = ["a", "b", "t"]
+    ups = {"a": [], "b": [], "t": ["a", "b"]}
+    clock = TurnClock(order, ups)
+    evaluate = evaluator(ups, {"a": "all_success", "b": "all_success", "t": rule})
+    assert clock.decide_ready(evaluate) == [("a", "run"), ("b", "run")]
+    clock.end("a", first)
+    assert clock.decide_ready(evaluate) == ([("t", decided)] if decided else [])
