@@ -6,9 +6,11 @@ joins that DAG and the innermost open task group, without being passed either.
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+import sys
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from lexis_prefect.airflow.exceptions import AirflowException
 
@@ -28,7 +30,99 @@ def push_dag(dag: DAG) -> None:
 
 
 def pop_dag() -> None:
-    _dags.pop()
+    """Close the innermost ``with DAG`` block; the DAG is auto-registered (see :func:`autoregister`)."""
+    dag = _dags.pop()
+    if getattr(dag, "auto_register", False):
+        autoregister(dag)
+
+
+# -- auto-registration ---------------------------------------------------------------------------
+# Airflow 2.4+ finds a DAG that no module-level name holds: ``DagContext.pop_context_managed_dag``
+# adds every DAG leaving a ``with`` block (``@dag`` uses one) whose ``auto_register`` is true to
+# ``autoregistered_dags``, with the module the DagBag is importing, and ``DagBag._process_modules``
+# takes those besides the module's top-level DAGs. Our loader sets the importing module the same
+# way; Prefect's loader (``prefect deploy``, a worker) imports a DAG file without telling us, so
+# there the module is the one whose top-level code is running. The DAGs are kept in the module
+# itself (:data:`REGISTRY`), and a module ``__getattr__`` serves them by ``dag_id``: an entrypoint
+# ``file.py:<dag_id>`` then loads with Prefect's ``getattr(module, name)``, unchanged.
+
+#: The module attribute holding a module's auto-registered DAGs.
+REGISTRY = "__lexis_airflow_dags__"
+#: The module the loader is importing (Airflow's ``DagContext.current_autoregister_module_name``).
+_importing: list[str] = []
+
+
+class AutoRegistered:
+    """A module's auto-registered DAGs, also its ``__getattr__``: ``module.<dag_id>`` is the DAG.
+
+    A dag_id with a dot cannot be an entrypoint name (Prefect splits the name at dots), so the
+    DAG's flow function name (dots and dashes made underscores) is served too.
+    """
+
+    def __init__(self, module_name: str) -> None:
+        self.module_name = module_name
+        self.dags: dict[str, DAG] = {}
+
+    def add(self, dag: DAG) -> None:
+        self.dags[dag.dag_id] = dag
+
+    def __call__(self, name: str) -> DAG:
+        dag = self.dags.get(name)
+        if dag is None:
+            dag = next((d for d in self.dags.values() if entrypoint_name(d) == name), None)
+        if dag is None:
+            raise AttributeError(f"module {self.module_name!r} has no attribute {name!r}")
+        return dag
+
+
+def entrypoint_name(dag: DAG) -> str:
+    """The name an entrypoint ``file.py:<name>`` may give for an auto-registered DAG besides its id."""
+    return dag.dag_id.replace(".", "_").replace("-", "_")
+
+
+@contextlib.contextmanager
+def importing(module_name: str) -> Iterator[None]:
+    """While the loader imports ``module_name``, DAGs leaving a ``with`` block register there."""
+    _importing.append(module_name)
+    try:
+        yield
+    finally:
+        _importing.pop()
+
+
+def autoregister(dag: DAG) -> None:
+    """Register ``dag`` with the module being imported (see the comment above), if there is one.
+
+    Outside an import (a DAG built in a function of a running program, ``python dag.py``'s
+    ``__main__``) nothing is registered, as Airflow registers only while a DagBag imports a file.
+    """
+    module = sys.modules.get(_importing[-1]) if _importing else _module_running_top_level()
+    if module is None:
+        return
+    namespace = vars(module)
+    registry = namespace.get(REGISTRY)
+    if not isinstance(registry, AutoRegistered):
+        registry = namespace[REGISTRY] = AutoRegistered(module.__name__)
+    registry.add(dag)
+    namespace.setdefault("__getattr__", registry)  # a module's own __getattr__ stays
+
+
+def registered_dags(module: Any) -> dict[str, DAG]:
+    """The DAGs auto-registered with ``module``, by id."""
+    registry = vars(module).get(REGISTRY)
+    return dict(registry.dags) if isinstance(registry, AutoRegistered) else {}
+
+
+def _module_running_top_level() -> Any:
+    """The imported module whose top-level code is running nearest up the stack, if any."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_code.co_name != "<module>":
+        frame = frame.f_back  # type: ignore[assignment]
+    if frame is None:
+        return None
+    name = frame.f_globals.get("__name__")
+    module = sys.modules.get(name) if isinstance(name, str) and name != "__main__" else None
+    return module if module is not None and vars(module) is frame.f_globals else None
 
 
 def current_dag() -> DAG | None:

@@ -541,6 +541,10 @@ class DagParam:
 def dag(dag_id: str = "", **dag_kwargs: Any) -> Callable[[Callable], Callable[..., DAG]]:
     """``@dag(...)``: calling the decorated function builds and returns the DAG.
 
+    The function keeps the last DAG it built as its attribute ``dag``: a Prefect entrypoint
+    ``file.py:<function>.dag`` reaches a DAG that the file builds by calling the function without
+    binding it, where ``file.py:<dag_id>`` names the function itself (the same name).
+
     The other arguments are ``DAG``'s. The function's arguments (bound with their defaults, or
     with the values of the call) become DAG params named like them, and the function receives
     :class:`DagParam` objects for them, which tasks resolve at run time.
@@ -565,6 +569,9 @@ def dag(dag_id: str = "", **dag_kwargs: Any) -> Callable[[Callable], Callable[..
                 dag_obj.fileloc = back.f_code.co_filename if back else ""
                 f(**f_kwargs)
             dag_obj.sync_parameters()
+            # The entrypoint of a DAG no name holds when the function has the dag_id's name
+            # (``@dag`` without dag_id): ``file.py:<function>.dag`` (docs/airflow-compat.md).
+            factory.dag = dag_obj  # type: ignore[attr-defined]
             return dag_obj
 
         return factory

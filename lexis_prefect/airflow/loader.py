@@ -2,7 +2,10 @@
 
 The file is imported as a module of its own (not ``__main__``, so its ``dag.test()`` footer does
 not run), with the shim forced in front of any real Airflow installation: whoever calls this has
-asked for the DAG to run on Prefect. Every DAG the module holds at top level is returned, by id.
+asked for the DAG to run on Prefect. The DAGs are found as Airflow's DagBag finds them: those the
+module holds at top level, and those auto-registered while it was imported (a ``with DAG(...)``
+block or a ``@dag`` function called without binding the DAG to a name; see
+``lexis_prefect.airflow._current.autoregister``), returned by id.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ class DagFileError(AirflowException):
 
 def load_dags(path: str | Path) -> dict[str, object]:
     """Import ``path`` and return its DAGs by ``dag_id``; any import error becomes a DagFileError."""
-    from lexis_prefect.airflow import _finder
+    from lexis_prefect.airflow import _current, _finder
     from lexis_prefect.airflow.dag import DAG
 
     _finder.install(force=True)
@@ -36,15 +39,20 @@ def load_dags(path: str | Path) -> dict[str, object]:
     sys.path.insert(0, str(file.parent))  # a DAG file may import modules next to it, as in a DAG folder
     sys.modules[name] = module
     try:
-        spec.loader.exec_module(module)
+        with _current.importing(name):
+            spec.loader.exec_module(module)
     except Exception as exc:
         sys.modules.pop(name, None)
         raise DagFileError(f"{path}: cannot load the DAG file: {type(exc).__name__}: {exc}") from exc
     finally:
         sys.path.remove(str(file.parent))
     dags = {obj.dag_id: obj for obj in vars(module).values() if isinstance(obj, DAG)}
+    dags.update(_current.registered_dags(module))
     if not dags:
-        raise DagFileError(f"{path}: no DAG found at the top level of the file")
+        raise DagFileError(
+            f"{path}: no DAG found: none at the top level of the file and none auto-registered "
+            "(a `with DAG(...)` block or a called `@dag` function, with auto_register left true)"
+        )
     return dags
 
 

@@ -1,12 +1,18 @@
-"""Record what REAL Airflow 2.10 does with each conformance DAG: ``tests/airflow/expected/<stem>.json``.
+"""Record what REAL Airflow does with each conformance DAG: ``tests/airflow/expected/<stem>.json``.
 
 Run it with the Airflow interpreter, never the project's (Airflow is not a project dependency)::
 
     <airflow-venv>/bin/python tests/airflow/record_expected.py            # every DAG file
     <airflow-venv>/bin/python tests/airflow/record_expected.py retries    # only dags/retries.py
 
+The Airflow major of the interpreter picks the directories: Airflow 2.10.5 records ``dags/`` into
+``expected/``; Airflow 3 records ``dags3/`` (DAG files written for Airflow 3, ``airflow.sdk``) into
+``expected3/``.
+
 Each DAG file defines one module-level ``dag`` and may define ``CASES`` (a list of run confs, default
-``[None]``). Every case runs ``dag.test(run_conf=conf)`` in a fresh interpreter of its own, against a
+``[None]``). A file named ``discovery_*`` binds no DAG to a name: it is loaded with Airflow's own
+``DagBag`` (auto-registration), which must find exactly one DAG, and the ids it found are recorded
+as ``found``. Every case runs ``dag.test(run_conf=conf)`` in a fresh interpreter of its own, against a
 throwaway metadata DB (``AIRFLOW_HOME`` in a temp dir unless already set), and the result is written as::
 
     {"dag_id": ..., "cases": [
@@ -25,8 +31,9 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-DAGS = HERE / "dags"
-EXPECTED = HERE / "expected"
+#: (DAG files, expected states) by Airflow major
+DIRS = {2: (HERE / "dags", HERE / "expected"), 3: (HERE / "dags3", HERE / "expected3")}
+DAGS, EXPECTED = DIRS[2]
 
 # Files whose cases run with dag.test(use_executor=True): each task in its own `airflow tasks run`
 # process, as under a scheduler. execution_timeout needs it: in-process, AirflowTaskTimeout (a
@@ -39,18 +46,54 @@ def _value(state) -> str | None:
     return None if state is None else str(getattr(state, "value", state))
 
 
+def _major() -> int:
+    import airflow
+
+    return int(airflow.__version__.split(".")[0])
+
+
+def _airflow_names() -> tuple[type, type]:
+    """(DAG, ParamValidationError) of the running Airflow major."""
+    if _major() >= 3:
+        from airflow.sdk import DAG
+        from airflow.sdk.exceptions import ParamValidationError
+    else:
+        from airflow.exceptions import ParamValidationError
+        from airflow.models.dag import DAG
+    return DAG, ParamValidationError
+
+
+def _discover(dag_file: Path) -> tuple[object, list[str]]:
+    """(the one DAG, every id found) of a ``discovery_*`` file, as Airflow's DagBag finds them."""
+    if _major() >= 3:
+        from airflow.dag_processing.dagbag import DagBag
+
+        bag = DagBag(dag_folder=str(dag_file))
+    else:
+        from airflow.models.dagbag import DagBag
+
+        bag = DagBag(dag_folder=str(dag_file), include_examples=False)
+    if bag.import_errors or len(bag.dags) != 1:
+        raise SystemExit(f"{dag_file.name}: the DagBag must find exactly one DAG: {sorted(bag.dags)} {bag.import_errors}")
+    return next(iter(bag.dags.values())), sorted(bag.dags)
+
+
 def _run_case(dag_file: Path, index: int, out: Path) -> None:
     """Subprocess body: load one DAG file, run its case ``index``, write the JSON to ``out``."""
-    from airflow.exceptions import ParamValidationError
-    from airflow.models.dag import DAG
-
-    spec = importlib.util.spec_from_file_location(f"conformance_{dag_file.stem}", dag_file)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    dags = [name for name, value in vars(module).items() if isinstance(value, DAG)]
-    if dags != ["dag"]:
-        raise SystemExit(f"{dag_file.name}: expected exactly one module-level DAG named 'dag', found {dags}")
-    dag = module.dag
+    DAG, ParamValidationError = _airflow_names()
+    found = None
+    if dag_file.stem.startswith("discovery_"):
+        dag, found = _discover(dag_file)
+        # the module the DagBag imported the file as (for CASES)
+        module = next(m for m in list(sys.modules.values()) if getattr(m, "__file__", None) == str(dag_file))
+    else:
+        spec = importlib.util.spec_from_file_location(f"conformance_{dag_file.stem}", dag_file)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        dags = [name for name, value in vars(module).items() if isinstance(value, DAG)]
+        if dags != ["dag"]:
+            raise SystemExit(f"{dag_file.name}: expected exactly one module-level DAG named 'dag', found {dags}")
+        dag = module.dag
     cases = getattr(module, "CASES", [None])
     conf = cases[index]
     try:
@@ -60,7 +103,18 @@ def _run_case(dag_file: Path, index: int, out: Path) -> None:
     else:
         tasks = {ti.task_id: _value(ti.state) for ti in run.get_task_instances()}
         case = {"conf": conf, "state": _value(run.state), "tasks": dict(sorted(tasks.items()))}
-    out.write_text(json.dumps({"dag_id": dag.dag_id, "n_cases": len(cases), "case": case}))
+        case.update(_run_facts(run))
+    result = {"dag_id": dag.dag_id, "n_cases": len(cases), "case": case}
+    if found is not None:
+        result["found"] = found
+    out.write_text(json.dumps(result))
+
+
+def _run_facts(run) -> dict:
+    """What an Airflow 3 run says about itself that differs from 2.10 (the DAG files check the rest)."""
+    if _major() < 3:
+        return {}
+    return {"logical_date_set": run.logical_date is not None, "run_id_prefix": run.run_id.split("__")[0]}
 
 
 def _record_case(dag_file: Path, index: int) -> dict | None:
@@ -94,7 +148,7 @@ def _record_case(dag_file: Path, index: int) -> dict | None:
 def _prepare_airflow_home(home: str) -> None:
     os.environ.setdefault("AIRFLOW_HOME", home)
     os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-    os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(DAGS))
+    os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(DIRS[_major()][0]))
     os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
 
@@ -109,7 +163,7 @@ def main(argv: list[str]) -> int:
         airflow = None
     if airflow is None or getattr(airflow, "__lexis_prefect_shim__", False):
         print(
-            "run me with the Python of a virtualenv holding the real apache-airflow==2.10.5 "
+            "run me with the Python of a virtualenv holding the real apache-airflow==2.10.5 (or 3.x) "
             "(not lexis-prefect's shim): see tests/airflow/README.md",
             file=sys.stderr,
         )
@@ -120,10 +174,11 @@ def main(argv: list[str]) -> int:
 
 
 def _record(argv: list[str]) -> int:
-    files = sorted(DAGS.glob("*.py"))
+    dags_dir, expected_dir = DIRS[min(_major(), 3)]
+    files = sorted(dags_dir.glob("*.py"))
     if argv:
         files = [f for f in files if f.stem in argv]
-    EXPECTED.mkdir(exist_ok=True)
+    expected_dir.mkdir(exist_ok=True)
     ok = True
     for dag_file in files:
         first = _record_case(dag_file, 0)
@@ -136,7 +191,9 @@ def _record(argv: list[str]) -> int:
             continue
         cases = [result["case"] for result in results]
         expected = {"dag_id": first["dag_id"], "cases": cases}
-        (EXPECTED / f"{dag_file.stem}.json").write_text(json.dumps(expected, indent=2) + "\n")
+        if "found" in first:
+            expected["found"] = first["found"]
+        (expected_dir / f"{dag_file.stem}.json").write_text(json.dumps(expected, indent=2) + "\n")
         print(f"{dag_file.name}: " + ", ".join(c.get("state") or c["error"] for c in cases))
     return 0 if ok else 1
 

@@ -1,8 +1,10 @@
-"""Conformance: the shim runs every DAG file of ``dags/`` to the task states REAL Airflow 2.10.5 gave it.
+"""Conformance: the shim runs every DAG file of ``dags/`` to the task states REAL Airflow 2.10.5 gave it,
+and every file of ``dags3/`` (written for Airflow 3) to those REAL Airflow 3 gave it.
 
-The reference is ``expected/<stem>.json``, written by ``record_expected.py`` under the real Airflow
-interpreter (see README.md). Each (DAG file, conf) case loads the file afresh through the shim's
-``airflow`` import hook and runs ``dag.test(run_conf=conf)``.
+The reference is ``expected/<stem>.json`` (``expected3/``), written by ``record_expected.py`` under the
+real Airflow interpreter (see README.md). Each (DAG file, conf) case loads the file afresh through the
+shim's ``airflow`` import hook and runs ``dag.test(run_conf=conf)``. A ``discovery_*`` file binds no
+DAG to a name: the DAGs auto-registered while it was imported must be the ones Airflow's DagBag found.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import pytest
 HERE = Path(__file__).resolve().parent
 DAGS = HERE / "dags"
 EXPECTED = HERE / "expected"
+#: (DAG files, expected states, the Airflow release that recorded them) by Airflow major
+MAJORS = {2: (DAGS, EXPECTED, "2.10.5"), 3: (HERE / "dags3", HERE / "expected3", "3.3.2")}
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -27,10 +31,12 @@ _module_numbers = itertools.count()
 
 
 def _cases():
-    for path in sorted(EXPECTED.glob("*.json")):
-        expected = json.loads(path.read_text())
-        for index, case in enumerate(expected["cases"]):
-            yield pytest.param(path.stem, expected["dag_id"], case, id=f"{path.stem}-{index}")
+    for major, (_, expected_dir, _) in MAJORS.items():
+        for path in sorted(expected_dir.glob("*.json")):
+            expected = json.loads(path.read_text())
+            for index, case in enumerate(expected["cases"]):
+                prefix = "" if major == 2 else "af3-"
+                yield pytest.param(major, path.stem, expected, case, id=f"{prefix}{path.stem}-{index}")
 
 
 @pytest.fixture
@@ -44,30 +50,52 @@ def isolated(tmp_path, monkeypatch):
     os.environ.update(saved)
 
 
-def load_dag(stem: str, monkeypatch: pytest.MonkeyPatch):
-    """Import ``dags/<stem>.py`` through the shim, under a module name of its own, and return its ``dag``.
+def load_module(stem: str, monkeypatch: pytest.MonkeyPatch, dags: Path = DAGS):
+    """Import ``<dags>/<stem>.py`` through the shim, under a module name of its own.
 
     The module stays in ``sys.modules`` for the test (callables are looked up by module), then goes.
     """
-    from lexis_prefect.airflow import _finder
+    from lexis_prefect.airflow import _current, _finder
 
     _finder.install(force=True)
     name = f"conformance_dag_{stem}_{next(_module_numbers)}"
-    spec = importlib.util.spec_from_file_location(name, DAGS / f"{stem}.py")
+    spec = importlib.util.spec_from_file_location(name, dags / f"{stem}.py")
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, name, module)
-    spec.loader.exec_module(module)
-    return module.dag
+    with _current.importing(name):
+        spec.loader.exec_module(module)
+    return module
 
 
-def test_every_dag_file_has_expectations() -> None:
-    assert sorted(p.stem for p in DAGS.glob("*.py")) == sorted(p.stem for p in EXPECTED.glob("*.json"))
+def found_dags(module) -> dict:
+    """The DAGs the shim's loader finds in ``module``: top-level ones and auto-registered ones."""
+    from lexis_prefect.airflow import _current
+    from lexis_prefect.airflow.dag import DAG
+
+    dags = {d.dag_id: d for d in vars(module).values() if isinstance(d, DAG)}
+    return {**dags, **_current.registered_dags(module)}
 
 
-@pytest.mark.parametrize(("stem", "dag_id", "case"), list(_cases()))
-def test_conformance(stem: str, dag_id: str, case: dict, isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    dag = load_dag(stem, monkeypatch)
-    assert dag.dag_id == dag_id
+def load_dag(stem: str, monkeypatch: pytest.MonkeyPatch, dags: Path = DAGS):
+    """The DAG of ``<dags>/<stem>.py``: its module-level ``dag``, else the one DAG found."""
+    module = load_module(stem, monkeypatch, dags)
+    (dag,) = found_dags(module).values()
+    return dag
+
+
+@pytest.mark.parametrize("major", sorted(MAJORS))
+def test_every_dag_file_has_expectations(major: int) -> None:
+    dags, expected, _ = MAJORS[major]
+    assert sorted(p.stem for p in dags.glob("*.py")) == sorted(p.stem for p in expected.glob("*.json"))
+
+
+@pytest.mark.parametrize(("major", "stem", "expected", "case"), list(_cases()))
+def test_conformance(major: int, stem: str, expected: dict, case: dict, isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    dags, _, release = MAJORS[major]
+    module = load_module(stem, monkeypatch, dags)
+    if "found" in expected:
+        assert sorted(found_dags(module)) == expected["found"]
+    dag = found_dags(module)[expected["dag_id"]]
 
     if "error" in case:
         from lexis_prefect.airflow.exceptions import ParamValidationError
@@ -86,5 +114,8 @@ def test_conformance(stem: str, dag_id: str, case: dict, isolated: Path, monkeyp
         for task_id in sorted(set(case["tasks"]) | set(tasks))
         if case["tasks"].get(task_id) != tasks.get(task_id)
     }
-    assert not wrong, f"task states differ from Airflow 2.10.5: {json.dumps(wrong, indent=1)}"
+    assert not wrong, f"task states differ from Airflow {release}: {json.dumps(wrong, indent=1)}"
     assert result.state == case["state"]
+    if "logical_date_set" in case:  # Airflow 3 runs record what they say about themselves
+        assert (result.logical_date is not None) == case["logical_date_set"]
+        assert result.run_id.split("__")[0] == case["run_id_prefix"]
