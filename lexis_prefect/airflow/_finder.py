@@ -53,8 +53,10 @@ __all__ = [
     "install",
     "install_from_env",
     "installed",
+    "serve_as",
     "serves",
     "uninstall",
+    "unsupported_name",
 ]
 
 
@@ -145,6 +147,41 @@ def _missing_message(fullname: str) -> str:
         f"No module named {fullname!r}: {top!r} is served here by the lexis-prefect Airflow shim, "
         f"which does not provide this {what} module. The modules and names it covers are listed "
         f"in {COVERAGE_DOC}."
+    )
+
+
+def serve_as(namespace: dict, source: str) -> None:
+    """Fill the facade module ``namespace`` with the public names of the facade module ``source``.
+
+    Airflow 3 moved modules (``airflow.operators.python`` is now
+    ``airflow.providers.standard.operators.python``, ``airflow.exceptions`` is
+    ``airflow.sdk.exceptions``); the new path serves what the old one serves, so both grow
+    together. Where the old path is not served either, importing the new one fails naming it.
+    """
+    import importlib
+
+    name = namespace["__name__"]
+    try:
+        module = importlib.import_module(source)
+    except ModuleNotFoundError as exc:
+        if exc.name != source:
+            raise
+        raise ModuleNotFoundError(_missing_message(name), name=name) from None
+    names = list(getattr(module, "__all__", None) or [n for n in vars(module) if not n.startswith("_")])
+    namespace.update({n: getattr(module, n) for n in names})
+    namespace["__all__"] = names
+
+
+def unsupported_name(module: str, name: str, feature: str | None) -> ImportError | None:
+    """The error for ``from <module> import <name>`` where the shim lacks the name (None: not a
+    name of Airflow's module, the plain AttributeError). Raised from the facade's ``__getattr__``:
+    an ImportError goes through ``from ... import`` unchanged, naming the feature."""
+    if feature is None:
+        return None
+    return ImportError(
+        f"cannot import name {name!r} from {module!r}: {feature} is not provided by the "
+        f"lexis-prefect Airflow shim. The modules and names it covers are listed in {COVERAGE_DOC}.",
+        name=module,
     )
 
 

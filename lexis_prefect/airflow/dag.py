@@ -61,6 +61,9 @@ class DAG(Flow):
     the flow's timeout; ``on_success_callback``/``on_failure_callback`` run at the end of a run.
     """
 
+    #: The Airflow major whose semantics the DAG runs with (``lexis_prefect.airflow.majors``).
+    airflow_major = 2
+
     def __init__(
         self,
         dag_id: str,
@@ -326,6 +329,12 @@ class DAG(Flow):
 
         if kwargs:
             warnings.warn(f"dag.test(): {sorted(kwargs)} not supported by lexis-prefect, ignored", UserWarning, stacklevel=2)
+        return self._test(run_conf, execution_date)
+
+    def _test(self, run_conf: Mapping[str, Any] | None, logical_date: datetime | None) -> Any:
+        """``test()`` once its arguments are read (they differ between Airflow majors)."""
+        from lexis_prefect.airflow.runner import test_dag
+
         self.sync_parameters()
         self.check_cycle()
         validate_setup_teardown(self)  # Airflow's dag.validate(), before any run
@@ -334,7 +343,7 @@ class DAG(Flow):
         with contextlib.ExitStack() as stack:
             for setup in self.test_setups:
                 stack.enter_context(setup(self, conf))
-            return test_dag(self, conf, execution_date)
+            return test_dag(self, conf, logical_date)
 
     def __repr__(self) -> str:
         return f"<DAG: {self.dag_id}>"

@@ -551,6 +551,12 @@ def dag(dag_id: str = "", **dag_kwargs: Any) -> Callable[[Callable], Callable[..
     """
     from lexis_prefect.airflow.dag import DAG
 
+    return dag_decorator(DAG, dag_id, dag_kwargs)
+
+
+def dag_decorator(dag_class: type[DAG], dag_id: str, dag_kwargs: dict[str, Any]) -> Callable[[Callable], Callable[..., DAG]]:
+    """``@dag`` building a ``dag_class`` (Airflow 2's DAG, or Airflow 3's: ``majors``)."""
+    DAG = dag_class  # noqa: N806 - the class, named as in Airflow's decorator
     try:
         inspect.signature(DAG.__init__).bind_partial(None, **dag_kwargs)
     except TypeError as exc:

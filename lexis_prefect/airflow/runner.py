@@ -32,6 +32,7 @@ from prefect.states import Completed, Failed, State
 from pydantic import SecretStr
 
 from lexis_prefect.blocks import secret_text
+from lexis_prefect.airflow import majors
 from lexis_prefect.airflow.exceptions import AirflowFailException, AirflowSensorTimeout
 from lexis_prefect.airflow.setup_teardown import decide_task, effective_leaves, indirect_setups
 from lexis_prefect.airflow.taskinstance import DagRun, TaskInstance
@@ -61,6 +62,8 @@ class DagRunResult:
     message: str = ""
     #: The run's XComs as stored (JSON text), by (task id, key): what ``ti.xcom_pull`` served.
     xcoms: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
+    #: None for an Airflow 3 run without one (``majors``)
+    logical_date: datetime | None = None
 
     def xcom_pull(self, task_id: str, key: str = "return_value") -> Any:
         """An XCom of the finished run (None when the task pushed none)."""
@@ -220,9 +223,13 @@ def run_dag_flow(dag: DAG, given: Mapping[str, Any]) -> State:
     conf = dict(test_run.conf) if test_run else _explicit(dag, given)
     dag.resolve_params({**given, **conf})  # a bad value fails the run before any task
     name = flow_run.get_name()
-    logical_date = (test_run and test_run.logical_date) or _date_of(name) or flow_run.get_scheduled_start_time()
-    logical_date = pendulum.instance(logical_date)
-    dag_run = DagRun(dag, f"manual__{logical_date.isoformat()}", conf, logical_date)
+    if majors.is_airflow3(dag):
+        run_id, logical_date = majors.run_identity(name, test_run.logical_date if test_run else None)
+    else:
+        logical_date = (test_run and test_run.logical_date) or _date_of(name) or flow_run.get_scheduled_start_time()
+        logical_date = pendulum.instance(logical_date)
+        run_id = f"manual__{logical_date.isoformat()}"
+    dag_run = DagRun(dag, run_id, conf, logical_date)
     scheduler = _Scheduler(dag, dag_run)
     states = scheduler.run()
     failed_leaves = [t.task_id for t in effective_leaves(dag) if states[t.task_id] in FAILED_STATES]
@@ -234,7 +241,8 @@ def run_dag_flow(dag: DAG, given: Mapping[str, Any]) -> State:
         else "DAG run succeeded: every leaf task succeeded or was skipped (Airflow's leaf rule)"
     )
     result = DagRunResult(
-        dag.dag_id, dag_run.run_id, dag_run.state, states, flow_run.get_id(), message, dag_run.xcoms.stored()
+        dag.dag_id, dag_run.run_id, dag_run.state, states, flow_run.get_id(), message, dag_run.xcoms.stored(),
+        dag_run.logical_date,
     )
     if test_run and result.flow_run_id:  # only dag.test waits for it: other runs must not pile up here
         _results[result.flow_run_id] = result
@@ -297,6 +305,12 @@ def _masked(dag: DAG, name: str, value: Any) -> Any:
 class _TestRun:
     conf: dict[str, Any]
     logical_date: datetime | None
+
+
+def test_run_logical_date() -> datetime | None:
+    """The logical date ``dag.test`` gave the run being started here, if any."""
+    test_run = _test_run.get()
+    return test_run.logical_date if test_run else None
 
 
 def test_dag(dag: DAG, run_conf: Mapping[str, Any] | None, execution_date: datetime | None = None) -> DagRunResult:

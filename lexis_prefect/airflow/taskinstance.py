@@ -172,13 +172,14 @@ class DagRun:
     run_type = "manual"
     external_trigger = True
 
-    def __init__(self, dag: DAG, run_id: str, conf: dict[str, Any], logical_date: datetime) -> None:
+    def __init__(self, dag: DAG, run_id: str, conf: dict[str, Any], logical_date: datetime | None) -> None:
         self.dag = dag
         self.dag_id = dag.dag_id
         self.run_id = run_id
         self.conf = conf
-        self.logical_date = self.execution_date = pendulum.instance(logical_date)
-        self.start_date = self.logical_date
+        # None: an Airflow 3 manual run without a logical date (lexis_prefect.airflow.majors)
+        self.logical_date = self.execution_date = pendulum.instance(logical_date) if logical_date else None
+        self.start_date = self.logical_date or pendulum.now("UTC")
         self.data_interval_start = self.data_interval_end = self.logical_date
         self.xcoms = XComStore()
         self.task_instances: dict[str, TaskInstance] = {}
@@ -254,9 +255,16 @@ class TaskInstance:
 
     # -- context ----------------------------------------------------------------------------
     def get_template_context(self, task: BaseOperator | None = None) -> dict[str, Any]:
+        """Airflow 2.10's context, or Airflow 3's for a DAG written for it (``majors``)."""
+        from lexis_prefect.airflow import majors
+
         task = task or self.task
         run = self.dag_run
-        date = run.logical_date
+        context = self._context(task, run.logical_date or run.start_date)
+        return majors.template_context(context, run.logical_date) if majors.is_airflow3(run.dag) else context
+
+    def _context(self, task: BaseOperator, date: datetime) -> dict[str, Any]:
+        run = self.dag_run
         ds = date.strftime("%Y-%m-%d")
         ds_nodash = ds.replace("-", "")
         ts = date.isoformat()

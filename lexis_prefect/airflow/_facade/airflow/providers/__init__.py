@@ -1,0 +1,1 @@
+"""``airflow.providers`` (lexis-prefect shim facade): only ``airflow.providers.standard`` (docs/airflow-compat.md)."""

@@ -1,0 +1,5 @@
+"""``airflow.providers.standard.sensors.time_delta`` (lexis-prefect shim facade): what ``airflow.sensors.time_delta`` serves."""
+
+from lexis_prefect.airflow._finder import serve_as
+
+serve_as(globals(), "airflow.sensors.time_delta")
