@@ -164,8 +164,8 @@ def serve_as(namespace: dict, source: str) -> None:
     try:
         module = importlib.import_module(source)
     except ModuleNotFoundError as exc:
-        if exc.name != source:
-            raise
+        if not exc.name or not (source == exc.name or source.startswith(exc.name + ".")):
+            raise  # something the served module imports is missing: not ours to rename
         raise ModuleNotFoundError(_missing_message(name), name=name) from None
     names = list(getattr(module, "__all__", None) or [n for n in vars(module) if not n.startswith("_")])
     namespace.update({n: getattr(module, n) for n in names})

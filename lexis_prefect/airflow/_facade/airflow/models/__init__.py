@@ -6,9 +6,12 @@ _LAZY = {
     "DAG": ("lexis_prefect.airflow.dag", "DAG"),
     "BaseOperator": ("lexis_prefect.airflow.baseoperator", "BaseOperator"),
     "Param": ("lexis_prefect.airflow.params", "Param"),
+    "XComArg": ("lexis_prefect.airflow.xcom_arg", "XComArg"),
+    "TaskInstance": ("lexis_prefect.airflow.taskinstance", "TaskInstance"),
+    "DagRun": ("lexis_prefect.airflow.taskinstance", "DagRun"),
 }
 
-__all__ = ["DAG", "BaseOperator", "Param"]
+__all__ = sorted(_LAZY)
 
 
 __getattr__ = lazy_getattr(globals(), _LAZY)

@@ -1,0 +1,5 @@
+"""``airflow.models.taskinstance`` (lexis-prefect shim facade)."""
+
+from lexis_prefect.airflow.taskinstance import TaskInstance
+
+__all__ = ["TaskInstance"]
