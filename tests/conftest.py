@@ -14,6 +14,9 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # 503 five times, 2**n s apart (62 s); a 20-step fan-out on 2 busy cores once saw one subflow's
 # task-run insert refused six times in a row. Three more tries (2+ more minutes) only in such storms.
 os.environ.setdefault("PREFECT_CLIENT_MAX_RETRIES", "8")
+# No test may run on a Prefect server that happens to run on this machine (lexis_prefect.local_server);
+# subprocesses inherit it. test_local_server.py turns it on where it tests the reuse itself.
+os.environ["LEXIS_PREFECT_REUSE_SERVER"] = "false"
 
 import pytest  # noqa: E402
 

@@ -340,7 +340,10 @@ class DAG(Flow):
         validate_setup_teardown(self)  # Airflow's dag.validate(), before any run
         conf = dict(run_conf or {})
         self.resolve_params(conf)  # a bad conf is refused before anything starts (no run, no setup)
+        from lexis_prefect.local_server import reuse_running_server
+
         with contextlib.ExitStack() as stack:
+            stack.enter_context(reuse_running_server())  # ~3 s a run instead of ~12 s (bench/server_reuse.py)
             for setup in self.test_setups:
                 stack.enter_context(setup(self, conf))
             return test_dag(self, conf, logical_date)
