@@ -33,7 +33,9 @@ BIN = Path(sys.executable).parent
 
 def _env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false", CONFORMANCE_TMP=str(home), **extra)
+    # a cold start on a loaded 2-core machine can pass Prefect's 20 s default: measure it rather than fail
+    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false", CONFORMANCE_TMP=str(home),
+               PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120", **extra)  # fmt: skip
     return env
 
 
