@@ -328,7 +328,7 @@ async def _token_to_keep(credentials: Any, given: Any, offline: bool) -> Any:
 
 airflow_app = typer.Typer(
     name="airflow",
-    help="Run Airflow 2 DAG files unchanged on Prefect (the Airflow-compat shim).",
+    help="Run Airflow 2 and Airflow 3 (airflow.sdk) DAG files unchanged on Prefect (the Airflow-compat shim).",
     no_args_is_help=True,
 )
 app.add_typer(airflow_app)
