@@ -10,7 +10,8 @@ The Airflow major of the interpreter picks the directories: Airflow 2.10.5 recor
 ``expected3/``.
 
 Each DAG file defines one module-level ``dag`` and may define ``CASES`` (a list of run confs, default
-``[None]``). A file named ``discovery_*`` binds no DAG to a name: it is loaded with Airflow's own
+``[None]``) and ``TEST_KWARGS`` (more keyword arguments of every case's ``dag.test``, e.g. Airflow 3's
+``logical_date``). A file named ``discovery_*`` binds no DAG to a name: it is loaded with Airflow's own
 ``DagBag`` (auto-registration), which must find exactly one DAG, and the ids it found are recorded
 as ``found``. Every case runs ``dag.test(run_conf=conf)`` in a fresh interpreter of its own, against a
 throwaway metadata DB (``AIRFLOW_HOME`` in a temp dir unless already set), and the result is written as::
@@ -97,7 +98,7 @@ def _run_case(dag_file: Path, index: int, out: Path) -> None:
     cases = getattr(module, "CASES", [None])
     conf = cases[index]
     try:
-        run = dag.test(run_conf=conf, use_executor=dag_file.stem in USE_EXECUTOR)
+        run = dag.test(run_conf=conf, use_executor=dag_file.stem in USE_EXECUTOR, **getattr(module, "TEST_KWARGS", {}))
     except ParamValidationError as exc:
         case = {"conf": conf, "error": type(exc).__name__, "message": str(exc)}
     else:

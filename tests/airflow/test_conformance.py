@@ -96,6 +96,7 @@ def test_conformance(major: int, stem: str, expected: dict, case: dict, isolated
     if "found" in expected:
         assert sorted(found_dags(module)) == expected["found"]
     dag = found_dags(module)[expected["dag_id"]]
+    test_kwargs = getattr(module, "TEST_KWARGS", {})
 
     if "error" in case:
         from lexis_prefect.airflow.exceptions import ParamValidationError
@@ -103,11 +104,11 @@ def test_conformance(major: int, stem: str, expected: dict, case: dict, isolated
         assert case["error"] == "ParamValidationError"
         param = re.match(r"Invalid input for param (\S+):", case["message"]).group(1)
         with pytest.raises(ParamValidationError) as excinfo:
-            dag.test(run_conf=case["conf"])
+            dag.test(run_conf=case["conf"], **test_kwargs)
         assert param in str(excinfo.value), f"Airflow said: {case['message']}"
         return
 
-    result = dag.test(run_conf=case["conf"])
+    result = dag.test(run_conf=case["conf"], **test_kwargs)
     tasks = dict(result.tasks)
     wrong = {
         task_id: {"airflow": case["tasks"].get(task_id), "shim": tasks.get(task_id)}
