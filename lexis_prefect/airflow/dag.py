@@ -324,9 +324,6 @@ class DAG(Flow):
 
     def test(self, execution_date: datetime | None = None, run_conf: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
         """Run the DAG once, here, on Prefect; returns a :class:`~lexis_prefect.airflow.runner.DagRunResult`."""
-        from lexis_prefect.airflow.runner import test_dag
-        from lexis_prefect.airflow.setup_teardown import validate_setup_teardown
-
         if kwargs:
             warnings.warn(f"dag.test(): {sorted(kwargs)} not supported by lexis-prefect, ignored", UserWarning, stacklevel=2)
         return self._test(run_conf, execution_date)
@@ -334,14 +331,14 @@ class DAG(Flow):
     def _test(self, run_conf: Mapping[str, Any] | None, logical_date: datetime | None) -> Any:
         """``test()`` once its arguments are read (they differ between Airflow majors)."""
         from lexis_prefect.airflow.runner import test_dag
+        from lexis_prefect.airflow.setup_teardown import validate_setup_teardown
+        from lexis_prefect.local_server import reuse_running_server
 
         self.sync_parameters()
         self.check_cycle()
         validate_setup_teardown(self)  # Airflow's dag.validate(), before any run
         conf = dict(run_conf or {})
         self.resolve_params(conf)  # a bad conf is refused before anything starts (no run, no setup)
-        from lexis_prefect.local_server import reuse_running_server
-
         with contextlib.ExitStack() as stack:
             stack.enter_context(reuse_running_server())  # ~3 s a run instead of ~12 s (bench/server_reuse.py)
             for setup in self.test_setups:
