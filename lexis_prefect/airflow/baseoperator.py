@@ -180,6 +180,7 @@ class BaseOperator(DependencyMixin, SetupTeardownMixin):
         on_skipped_callback: Callable | list[Callable] | None = None,
         pre_execute: Callable | None = None,
         post_execute: Callable | None = None,
+        _airflow_from_mapped: bool = False,
         **kwargs: Any,
     ) -> None:
         self._check_kwargs(task_id, kwargs)
@@ -191,7 +192,9 @@ class BaseOperator(DependencyMixin, SetupTeardownMixin):
         self.upstream_task_ids: set[str] = set()
         self.downstream_task_ids: set[str] = set()
         self._dag: DAG | None = None
-        if task_group is not None:
+        if _airflow_from_mapped:  # one map index's operator: the mapped task stands in the DAG
+            self.task_group, self._dag = task_group, dag
+        elif task_group is not None:
             task_group.add(self)
         self.trigger_rule = _trigger_rule(trigger_rule, dag, task_id)
         if dag is not None and dag.fail_stop and self.trigger_rule not in FAIL_STOP_RULES:
@@ -220,8 +223,15 @@ class BaseOperator(DependencyMixin, SetupTeardownMixin):
         self._post_execute_hook = post_execute
         for name, default in {**ACCEPTED, **IGNORED_WITH_WARNING}.items():
             setattr(self, name, kwargs.get(name, default))
-        if dag is not None:
+        if dag is not None and not _airflow_from_mapped:
             self.dag = dag
+
+    @classmethod
+    def partial(cls, **kwargs: Any) -> Any:
+        """``Op.partial(task_id=..., **fixed).expand(**mapped)``: dynamic task mapping."""
+        from lexis_prefect.airflow.mapping.operator import partial
+
+        return partial(cls, **kwargs)
 
     def _check_kwargs(self, task_id: str, kwargs: dict[str, Any]) -> None:
         unknown = {k: v for k, v in kwargs.items() if k not in ACCEPTED and k not in IGNORED_WITH_WARNING}

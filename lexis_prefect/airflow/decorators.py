@@ -7,8 +7,9 @@ the operator and returns an :class:`~lexis_prefect.airflow.xcom_arg.XComArg`; XC
 arguments become upstream edges and are replaced by the pulled values when it runs. Calling a
 ``@dag`` function builds and returns the DAG; its arguments become DAG params and reach the tasks
 as :class:`DagParam` objects, resolved at run time (from the run's conf, else the default).
-Dynamic task mapping (``.expand``/``.partial``) and the virtualenv/docker/... task flavours are
-not supported and say so.
+Dynamic task mapping (``.partial``/``.expand``/``.expand_kwargs``) is in
+:mod:`lexis_prefect.airflow.mapping`; the virtualenv/docker/... task flavours are not supported
+and say so.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from lexis_prefect.airflow import _current
 from lexis_prefect.airflow.baseoperator import BaseOperator
-from lexis_prefect.airflow.exceptions import AirflowException, UnsupportedArgument
+from lexis_prefect.airflow.exceptions import AirflowException
 from lexis_prefect.airflow.operators import (
     NOTSET_COMMAND,
     BashOperator,
@@ -58,10 +59,6 @@ KNOWN_CONTEXT_KEYS: set[str] = {
     "triggering_dataset_events", "ts", "ts_nodash", "ts_nodash_with_tz", "try_number", "var",
     "yesterday_ds", "yesterday_ds_nodash",
 }  # fmt: skip
-
-
-def _mapping_unsupported(what: str) -> UnsupportedArgument:
-    return UnsupportedArgument(f"Dynamic task mapping ({what}) is not supported by lexis-prefect (see docs/airflow-compat.md)")
 
 
 # -- unique task ids --------------------------------------------------------------------------------
@@ -349,14 +346,23 @@ class _TaskDecorator:
         result.on_failure_fail_dagrun = self.on_failure_fail_dagrun
         return result
 
-    def partial(self, **kwargs: Any) -> Any:
-        raise _mapping_unsupported(f"{self.function.__name__}.partial()")
+    def partial(self, **kwargs: Any) -> _TaskDecorator:
+        """The same function with some arguments fixed for ``.expand()`` (dynamic task mapping)."""
+        from lexis_prefect.airflow.mapping.operator import decorated_partial
 
-    def expand(self, **kwargs: Any) -> Any:
-        raise _mapping_unsupported(f"{self.function.__name__}.expand()")
+        return decorated_partial(self, kwargs)
 
-    def expand_kwargs(self, kwargs: Any, *, strict: bool = True) -> Any:
-        raise _mapping_unsupported(f"{self.function.__name__}.expand_kwargs()")
+    def expand(self, **kwargs: Any) -> XComArg:
+        """One task instance per value (per combination) of ``kwargs``, made at run time."""
+        from lexis_prefect.airflow.mapping.operator import decorated_expand
+
+        return decorated_expand(self, kwargs)
+
+    def expand_kwargs(self, kwargs: Any, *, strict: bool = True) -> XComArg:
+        """One task instance per dict of keyword arguments in ``kwargs``."""
+        from lexis_prefect.airflow.mapping.operator import decorated_expand_kwargs
+
+        return decorated_expand_kwargs(self, kwargs, strict)
 
     def __repr__(self) -> str:
         return f"<@{self.decorator_name} {self.function.__qualname__} ({self.operator_class.__name__})>"
@@ -474,6 +480,7 @@ class _TaskGroupFactory:
         self.tg_kwargs = dict(tg_kwargs or {})
         inspect.signature(TaskGroup).bind_partial(**self.tg_kwargs)
         self.tg_kwargs.setdefault("group_id", function.__name__)
+        self.partial_kwargs: dict[str, Any] = {}  # fixed by .partial() for a mapped group
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Build the group; return what the function returned (to chain on it), else the group."""
@@ -486,16 +493,25 @@ class _TaskGroupFactory:
         return group
 
     def override(self, **kwargs: Any) -> _TaskGroupFactory:
-        return _TaskGroupFactory(self.function, {**self.tg_kwargs, **kwargs})
+        made = _TaskGroupFactory(self.function, {**self.tg_kwargs, **kwargs})
+        made.partial_kwargs = dict(self.partial_kwargs)
+        return made
 
-    def partial(self, **kwargs: Any) -> Any:
-        raise _mapping_unsupported(f"{self.function.__name__}.partial()")
+    def partial(self, **kwargs: Any) -> _TaskGroupFactory:
+        from lexis_prefect.airflow.mapping.task_group import group_partial
+
+        return group_partial(self, kwargs)
 
     def expand(self, **kwargs: Any) -> Any:
-        raise _mapping_unsupported(f"{self.function.__name__}.expand()")
+        """A mapped task group: its tasks get one task instance per value of ``kwargs``."""
+        from lexis_prefect.airflow.mapping.task_group import group_expand
+
+        return group_expand(self, kwargs)
 
     def expand_kwargs(self, kwargs: Any) -> Any:
-        raise _mapping_unsupported(f"{self.function.__name__}.expand_kwargs()")
+        from lexis_prefect.airflow.mapping.task_group import group_expand_kwargs
+
+        return group_expand_kwargs(self, kwargs)
 
 
 def task_group(python_callable: Callable | None = None, **tg_kwargs: Any) -> Any:

@@ -7,6 +7,8 @@ these by class: ``AirflowTaskTimeout`` derives from ``BaseException`` there, so 
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class AirflowException(Exception):
     """Base class of Airflow's errors."""
@@ -83,3 +85,28 @@ class FailStopDagInvalidTriggerRule(AirflowException):
 
     def __str__(self) -> str:
         return "A 'fail-stop' dag can only have all_success trigger rule"
+
+
+class XComForMappingNotPushed(AirflowException):
+    """A task whose return value a downstream task maps over returned nothing."""
+
+    def __str__(self) -> str:
+        return "did not push XCom for task mapping"
+
+
+class UnmappableXComTypePushed(AirflowException):
+    """A task whose return value a downstream task maps over returned neither a list nor a dict."""
+
+    def __str__(self) -> str:
+        return f"unmappable return type {type(self.args[0]).__qualname__!r}"
+
+
+class UnmappableXComLengthPushed(AirflowException):
+    """A return value to map over is longer than ``[core] max_map_length`` (1024)."""
+
+    def __init__(self, value: Any, max_length: int) -> None:
+        super().__init__(value)
+        self.value, self.max_length = value, max_length
+
+    def __str__(self) -> str:
+        return f"unmappable return value length: {len(self.value)} > {self.max_length}"

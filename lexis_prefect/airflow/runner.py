@@ -57,7 +57,8 @@ class DagRunResult:
     dag_id: str
     run_id: str
     state: str
-    tasks: dict[str, str] = field(default_factory=dict)
+    #: A mapped task's value is the list of its map indexes' states (a string when it never expanded).
+    tasks: dict[str, str | list[str]] = field(default_factory=dict)
     flow_run_id: str | None = None
     message: str = ""
     #: The run's XComs as stored (JSON text), by (task id, key): what ``ti.xcom_pull`` served.
@@ -137,7 +138,7 @@ class _Scheduler:
         relevant = {t.task_id: sorted(t.upstream_task_ids) + self.indirect[t.task_id] for t in self.order}
         self.clock = TurnClock([t.task_id for t in self.order], relevant)
 
-    def run(self) -> dict[str, str]:
+    def run(self) -> dict[str, Any]:
         """Run the graph; if the run itself is stopped (cancelled, terminated), kill what runs."""
         try:
             return self._run()
@@ -146,7 +147,7 @@ class _Scheduler:
                 self.tis[task_id].kill()
             raise
 
-    def _run(self) -> dict[str, str]:
+    def _run(self) -> dict[str, Any]:
         self._schedule()
         while len(self.states) < len(self.order):
             if not self.running:  # cannot happen with a valid decide(); fail loudly if it does
@@ -230,9 +231,9 @@ def run_dag_flow(dag: DAG, given: Mapping[str, Any]) -> State:
         logical_date = pendulum.instance(logical_date)
         run_id = f"manual__{logical_date.isoformat()}"
     dag_run = DagRun(dag, run_id, conf, logical_date)
-    scheduler = _Scheduler(dag, dag_run)
+    scheduler = _scheduler_for(dag)(dag, dag_run)
     states = scheduler.run()
-    failed_leaves = [t.task_id for t in effective_leaves(dag) if states[t.task_id] in FAILED_STATES]
+    failed_leaves = [t.task_id for t in effective_leaves(dag) if _any_failed(states[t.task_id])]
     dag_run.state = "failed" if failed_leaves else "success"
     _run_dag_callback(dag, dag_run, scheduler.finished)
     message = (
@@ -248,6 +249,18 @@ def run_dag_flow(dag: DAG, given: Mapping[str, Any]) -> State:
         _results[result.flow_run_id] = result
     _publish(result)
     return Failed(message=message) if failed_leaves else Completed(message=message)
+
+
+def _scheduler_for(dag: DAG) -> type[_Scheduler]:
+    """A DAG with mapped tasks is scheduled per map index (:mod:`lexis_prefect.airflow.mapping`)."""
+    from lexis_prefect.airflow.mapping.run import MappingScheduler, dag_has_mapping
+
+    return MappingScheduler if dag_has_mapping(dag) else _Scheduler
+
+
+def _any_failed(state: str | list[str]) -> bool:
+    """A task's state, or a mapped task's states (one per map index), include a failure."""
+    return any(s in FAILED_STATES for s in (state if isinstance(state, list) else [state]))
 
 
 def _date_of(run_name: str | None) -> datetime | None:
@@ -286,7 +299,11 @@ def _publish(result: DagRunResult) -> None:
 
     key = re.sub(r"[^a-z0-9-]+", "-", f"airflow-{result.dag_id}".lower()).strip("-")
     create_table_artifact(
-        table=[{"task_id": t, "state": s} for t, s in result.tasks.items()],
+        table=[
+            {"task_id": t if isinstance(s, str) else f"{t}[{i}]", "state": state}
+            for t, s in result.tasks.items()
+            for i, state in enumerate([s] if isinstance(s, str) else s)
+        ],
         key=key,
         description=f"Airflow task states of {result.run_id}: DAG run {result.state}",
     )

@@ -58,32 +58,70 @@ def get_current_context() -> dict[str, Any]:
 
 class XComStore:
     """The XComs of one DAG run, in memory (the tasks of a run share the flow's process), stored
-    serialised as Airflow stores them (see :mod:`lexis_prefect.airflow.xcom`)."""
+    serialised as Airflow stores them (see :mod:`lexis_prefect.airflow.xcom`), by task, map index
+    (-1 unless the task is mapped) and key; each with its push order (a pull across tasks gets
+    the newest)."""
 
     def __init__(self) -> None:
-        self._values: dict[tuple[str, str], Any] = {}
+        self._values: dict[str, dict[int, dict[str, tuple[int, str]]]] = {}
+        self._seq = 0
         self._lock = threading.Lock()
 
-    def push(self, task_id: str, key: str, value: Any) -> None:
+    def push(self, task_id: str, key: str, value: Any, map_index: int = -1) -> None:
         stored = serialize_value(value)  # raises for what Airflow could not store, failing the task
         with self._lock:
-            self._values.pop((task_id, key), None)  # re-pushed keys move to the end (newest)
-            self._values[(task_id, key)] = stored
+            self._seq += 1
+            values = self._values.setdefault(task_id, {}).setdefault(map_index, {})
+            values.pop(key, None)
+            values[key] = (self._seq, stored)
 
-    def clear(self, task_id: str) -> None:
+    def clear(self, task_id: str, map_index: int = -1) -> None:
         with self._lock:
-            for k in [k for k in self._values if k[0] == task_id]:
-                del self._values[k]
+            self._values.get(task_id, {}).pop(map_index, None)
 
-    def pull(self, task_id: str | None, key: str | None, default: Any) -> Any:
+    def _matching(self, task_id: str | None, key: str | None, map_indexes: Any) -> list[tuple[int, int, str]]:
+        """(push order, map index, stored value) of the matching XComs."""
+        wanted = None if map_indexes is None else {map_indexes} if isinstance(map_indexes, int) else set(map_indexes)
         with self._lock:
-            found = [v for (t, k), v in self._values.items() if task_id in (None, t) and key in (None, k)]
-        return deserialize_value(found[-1]) if found else default
+            tasks = list(self._values.values()) if task_id is None else [self._values.get(task_id, {})]
+            return [
+                (seq, index, stored)
+                for indexes in tasks
+                for index, values in list(indexes.items())
+                if wanted is None or index in wanted
+                for k, (seq, stored) in list(values.items())
+                if key in (None, k)
+            ]
+
+    def pull(self, task_id: str | None, key: str | None, default: Any, map_indexes: Any = None) -> Any:
+        """One task's XCom (the newest); of a mapped task, all its indexes' in map index order
+        (a lazy sequence, as Airflow returns), unless ``map_indexes`` picks one."""
+        found = self._matching(task_id, key, map_indexes)
+        if not found:
+            return default
+        if task_id is not None and not isinstance(map_indexes, int) and any(i >= 0 for _, i, _ in found):
+            from lexis_prefect.airflow.mapping.xcom_args import LazyXComSequence
+
+            values = [deserialize_value(stored) for _, _, stored in sorted(found, key=lambda f: f[1])]
+            return values if map_indexes is not None else LazyXComSequence(values)
+        return deserialize_value(max(found)[2])
 
     def stored(self) -> dict[tuple[str, str], str]:
-        """Every XCom as stored (serialised), by (task id, key)."""
+        """Every XCom as stored (serialised), by (task id, key); a mapped task's as one JSON array."""
         with self._lock:
-            return dict(self._values)
+            items = [
+                (t, i, k, v[1]) for t, indexes in self._values.items() for i, values in indexes.items() for k, v in values.items()
+            ]
+        result: dict[tuple[str, str], str] = {}
+        mapped: dict[tuple[str, str], list[tuple[int, str]]] = {}
+        for task_id, index, key, stored in items:
+            if index < 0:
+                result[(task_id, key)] = stored
+            else:
+                mapped.setdefault((task_id, key), []).append((index, stored))
+        for task_key, values in mapped.items():
+            result[task_key] = "[" + ", ".join(stored for _, stored in sorted(values)) + "]"
+        return result
 
 
 class VariableAccessor:
@@ -204,6 +242,8 @@ class TaskInstance:
     """An Airflow task in one run: ``ti`` / ``task_instance`` in the context."""
 
     map_index = -1
+    #: For a mapped task's instances: how many there are (``expanded_ti_count`` in the context).
+    expanded_ti_count: int | None = None
 
     def __init__(self, task: BaseOperator, dag_run: DagRun) -> None:
         self.task = task
@@ -222,7 +262,7 @@ class TaskInstance:
         self._work: asyncio.Task | None = None
         self.start_date: datetime | None = None
         self.end_date: datetime | None = None
-        dag_run.task_instances[self.task_id] = self
+        dag_run.task_instances.setdefault(self.task_id, self)
 
     @property
     def logical_date(self) -> datetime:
@@ -232,7 +272,7 @@ class TaskInstance:
 
     # -- XCom -------------------------------------------------------------------------------
     def xcom_push(self, key: str, value: Any, execution_date: datetime | None = None, **_: Any) -> None:
-        self.dag_run.xcoms.push(self.task_id, key, value)
+        self.dag_run.xcoms.push(self.task_id, key, value, self.map_index)
 
     def xcom_pull(
         self,
@@ -250,8 +290,22 @@ class TaskInstance:
             return default  # other DAGs' runs are out of reach (documented)
         store = self.dag_run.xcoms
         if task_ids is None or isinstance(task_ids, str):
-            return store.pull(task_ids, key, default)
-        return [v for v in (store.pull(t, key, _MISSING) for t in task_ids) if v is not _MISSING]
+            if isinstance(map_indexes, Iterable):
+                return [store.pull(task_ids, key, None, i) for i in map_indexes if store.pull(task_ids, key, _MISSING, i) is not _MISSING]
+            return store.pull(task_ids, key, default, map_indexes)
+        found = (store.pull(t, key, _MISSING, map_indexes) for t in task_ids)
+        return [x for v in found if v is not _MISSING for x in (v if _is_lazy(v) else [v])]
+
+    def get_relevant_upstream_map_indexes(self, upstream: BaseOperator) -> int | None:
+        """The map index of ``upstream`` this task instance reads, when both are in one mapped
+        task group; None (the whole value) otherwise."""
+        return None
+
+    def length_of(self, arg: Any) -> int | None:
+        """How many map indexes an XComArg gives a mapped task in this run (None: not known)."""
+        from lexis_prefect.airflow.mapping.run import xcomarg_length
+
+        return xcomarg_length(self.dag_run, arg)
 
     # -- context ----------------------------------------------------------------------------
     def get_template_context(self, task: BaseOperator | None = None) -> dict[str, Any]:
@@ -277,11 +331,11 @@ class TaskInstance:
             "ds_nodash": ds_nodash,
             "execution_date": date,
             "logical_date": date,
-            "expanded_ti_count": None,
+            "expanded_ti_count": self.expanded_ti_count,
             "inlets": [],
             "outlets": [],
             "macros": macros,
-            "map_index_template": None,
+            "map_index_template": getattr(task, "map_index_template", None),
             "params": self.params,
             "prev_ds": None,
             "prev_ds_nodash": None,
@@ -342,7 +396,7 @@ class TaskInstance:
         self.try_number += 1
         self.skip_ids = set()  # a failed try's branch decision does not carry into the retry
         self.start_date = pendulum.now("UTC")
-        self.dag_run.xcoms.clear(self.task_id)
+        self.dag_run.xcoms.clear(self.task_id, self.map_index)
         task = self.executing = self.task.prepare_for_execution()
         self.params = self.resolve_params()
         task.params = self.params  # Airflow: the executing copy sees the run's params
@@ -350,11 +404,13 @@ class TaskInstance:
         token = _context.set(context)
         try:
             task.render_template_fields(context, self.dag_run.jinja_env)
+            task = self.executing = context["task"]  # a mapped task renders into its unmapped operator
             task.pre_execute(context)
             _call_all(task.on_execute_callback, context, task)
             result = _execute(self, task, context)
             task.post_execute(context, result)
             self._push_result(task, result)
+            self.record_task_map(task, result)
             self.state = "success"
         except AirflowSkipException as exc:
             self.state = "skipped"
@@ -419,11 +475,21 @@ class TaskInstance:
                 self.xcom_push(key, value)
         self.xcom_push(XCOM_RETURN_KEY, result)
 
+    def record_task_map(self, task: BaseOperator, result: Any) -> None:
+        """Check and record the length of the return value when a mapped task expands over it."""
+        from lexis_prefect.airflow.mapping.run import record_task_map
+
+        record_task_map(self, result if task.do_xcom_push else None)
+
     def __repr__(self) -> str:
         return f"<TaskInstance: {self.dag_id}.{self.task_id} {self.run_id} [{self.state}]>"
 
 
 _MISSING = object()
+
+
+def _is_lazy(value: Any) -> bool:
+    return getattr(type(value), "_airflow_lazy_sequence", False)
 
 
 def _call_all(callbacks: Callable | list[Callable] | None, context: dict[str, Any], task: BaseOperator) -> None:

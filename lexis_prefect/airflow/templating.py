@@ -152,10 +152,16 @@ def _render_fields(
         setattr(parent, name, rendered)
 
 
-def render_template_fields(operator: BaseOperator, context: dict[str, Any], env: jinja2.Environment | None = None) -> None:
-    """Render ``operator.template_fields`` in place (call it on the execution copy)."""
+def render_template_fields(
+    operator: BaseOperator,
+    context: dict[str, Any],
+    env: jinja2.Environment | None = None,
+    seen: set[int] | None = None,
+) -> None:
+    """Render ``operator.template_fields`` in place (call it on the execution copy); objects whose
+    id is in ``seen`` (values a mapped task got from its expansion) are left as they are."""
     env = env or template_env(operator.dag)
-    _render_fields(operator, operator, operator.template_fields, context, env, set())
+    _render_fields(operator, operator, operator.template_fields, context, env, set(seen or ()))
 
 
 def _ds_add(ds: str, days: int) -> str:

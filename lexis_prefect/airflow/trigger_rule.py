@@ -8,18 +8,19 @@ first success, ``all_success`` is ``upstream_failed`` as soon as one upstream fa
 ``all_done_setup_success`` (a teardown's rule) counts the direct upstreams that are setup tasks
 (``setup_states``); the constraint on *indirect* setups is in :mod:`lexis_prefect.airflow.setup_teardown`.
 
-Not ported, because the shim has no such tasks: mapped tasks and mapped task groups (the ``removed``
-state and map-index arithmetic), and ``depends_on_past`` / ``wait_for_past_depends_before_skipping``.
+Mapped upstreams count once per map index (:func:`decide_counts`, used by
+:mod:`lexis_prefect.airflow.mapping.run`). Not ported: the ``removed`` state (a run's map indexes
+never shrink here) and ``depends_on_past`` / ``wait_for_past_depends_before_skipping``.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from enum import Enum
 from typing import Literal
 
-__all__ = ["Decision", "TriggerRule", "decide"]
+__all__ = ["Decision", "TriggerRule", "decide", "decide_counts"]
 
 Decision = Literal["run", "skipped", "upstream_failed"]
 
@@ -86,6 +87,24 @@ def decide(
         running); or ``None`` when the rule cannot decide yet and the task must wait for more upstreams
     :raises ValueError: unknown rule or state, or more finished states than upstreams
     """
+    unknown = [s for s in states if s not in _FINISHED_STATES]
+    if unknown:
+        raise ValueError(f"Unknown upstream states {unknown}; expected those of {sorted(_FINISHED_STATES)}")
+    if not 0 <= len(states) <= n_upstream:
+        raise ValueError(f"{len(states)} finished upstream states for {n_upstream} upstream task(s)")
+    return decide_counts(rule, Counter(states), n_upstream, setup_counts=Counter(setup_states), n_setup=n_setup)
+
+
+def decide_counts(
+    rule: TriggerRule | str,
+    counts: Mapping[str, int],
+    n_upstream: int,
+    *,
+    setup_counts: Mapping[str, int] | None = None,
+    n_setup: int = 0,
+) -> Decision | None:
+    """:func:`decide` from the number of finished upstream task instances in each state: a mapped
+    upstream counts once per map index, so the counts are what Airflow's dependency check sums."""
     try:
         trigger_rule = TriggerRule(rule)
     except ValueError:
@@ -93,21 +112,16 @@ def decide(
             f"Unknown trigger rule {rule!r}; expected one of {sorted(r.value for r in TriggerRule)}"
         ) from None
     trigger_rule = _ALIASES.get(trigger_rule, trigger_rule)
-    unknown = [s for s in states if s not in _FINISHED_STATES]
-    if unknown:
-        raise ValueError(f"Unknown upstream states {unknown}; expected those of {sorted(_FINISHED_STATES)}")
-    if not 0 <= len(states) <= n_upstream:
-        raise ValueError(f"{len(states)} finished upstream states for {n_upstream} upstream task(s)")
+    setup_counts = setup_counts or {}
 
     if n_upstream == 0 or trigger_rule is TriggerRule.ALWAYS:
         return "run"
 
-    counts = Counter(states)
-    success = counts["success"]
-    skipped = counts["skipped"]
-    failed = counts["failed"]
-    upstream_failed = counts["upstream_failed"]
-    done = len(states)
+    success = counts.get("success", 0)
+    skipped = counts.get("skipped", 0)
+    failed = counts.get("failed", 0)
+    upstream_failed = counts.get("upstream_failed", 0)
+    done = success + skipped + failed + upstream_failed
     upstream = n_upstream
     upstream_done = done >= upstream
 
@@ -149,9 +163,9 @@ def decide(
         if success or failed or upstream_failed:
             new_state = "skipped"
     elif trigger_rule is TriggerRule.ALL_DONE_SETUP_SUCCESS and upstream_done and n_setup:
-        if setup_states.count("skipped") >= n_setup:
+        if setup_counts.get("skipped", 0) >= n_setup:
             new_state = "skipped"  # every setup skipped
-        elif not setup_states.count("success"):
+        elif not setup_counts.get("success", 0):
             new_state = "upstream_failed"  # no setup succeeded; one that did lets it run
     if new_state is not None:
         return new_state
@@ -170,7 +184,7 @@ def decide(
     elif trigger_rule is TriggerRule.ALL_DONE:
         passed = upstream_done
     elif trigger_rule is TriggerRule.ALL_DONE_SETUP_SUCCESS:
-        passed = upstream_done and not (n_setup and not setup_states.count("success"))
+        passed = upstream_done and not (n_setup and not setup_counts.get("success", 0))
     elif trigger_rule in (TriggerRule.NONE_FAILED, TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS):
         passed = upstream - success - skipped <= 0
     elif trigger_rule is TriggerRule.NONE_SKIPPED:

@@ -31,8 +31,8 @@ def _serialize(value: Any) -> Any:
     """Airflow's ``serde.serialize`` for the types it handles without extra packages."""
     if value is None or isinstance(value, (str, int, float, bool)):
         return value.value if isinstance(value, enum.Enum) else value
-    if isinstance(value, list):
-        return [_serialize(v) for v in value]
+    if isinstance(value, list) or getattr(type(value), "_airflow_lazy_sequence", False):
+        return [_serialize(v) for v in value]  # a pulled mapped result is stored as a list, as Airflow
     if isinstance(value, dict):
         if CLASSNAME in value:
             raise AttributeError(f"reserved key {CLASSNAME} found in dict to serialize")

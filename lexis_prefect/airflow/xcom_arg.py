@@ -41,6 +41,40 @@ class XComArg(DependencyMixin, XComArgSetupTeardownMixin):
     def roots(self) -> list[BaseOperator]:
         return [self.operator]
 
+    # -- dynamic task mapping (lexis_prefect.airflow.mapping) ----------------------------------
+    def iter_references(self) -> Any:
+        """The (operator, key) pairs this argument pulls."""
+        yield self.operator, self.key
+
+    def map(self, f: Any) -> Any:
+        """``xcomarg.map(f)``: each element passed through ``f`` when a mapped task reads it."""
+        from lexis_prefect.airflow.mapping.xcom_args import MapXComArg
+
+        self._check_return_key("map against")
+        return MapXComArg(self, [f])
+
+    def zip(self, *others: XComArg, **fillvalue: Any) -> Any:
+        """``a.zip(b, c, fillvalue=...)``: tuples of their elements, as the built-in ``zip``."""
+        from lexis_prefect.airflow.mapping.xcom_args import ZipXComArg
+
+        self._check_return_key("map against")
+        return ZipXComArg([self, *others], **fillvalue)
+
+    def concat(self, *others: XComArg) -> Any:
+        """``a.concat(b)``: the elements of each in turn."""
+        from lexis_prefect.airflow.mapping.xcom_args import ConcatXComArg
+
+        self._check_return_key("concatenate")
+        return ConcatXComArg([self, *others])
+
+    def _check_return_key(self, what: str) -> None:
+        if self.key != XCOM_RETURN_KEY:
+            raise ValueError(f"cannot {what} non-return XCom")
+
+    def map_length(self, length_of: Any) -> int | None:
+        """How many map indexes this value gives a downstream (None while it is not known)."""
+        return length_of(self)
+
     leaves = roots
 
     def set_upstream(self, other: Any) -> None:
@@ -50,7 +84,9 @@ class XComArg(DependencyMixin, XComArgSetupTeardownMixin):
         self.operator.set_downstream(other)
 
     def resolve(self, context: dict[str, Any]) -> Any:
-        value = context["ti"].xcom_pull(task_ids=self.operator.task_id, key=self.key, default=_MISSING)
+        ti = context["ti"]
+        map_indexes = ti.get_relevant_upstream_map_indexes(self.operator)  # inside a mapped group
+        value = ti.xcom_pull(task_ids=self.operator.task_id, key=self.key, default=_MISSING, map_indexes=map_indexes)
         if value is _MISSING and (self.key == XCOM_RETURN_KEY or getattr(self.operator, "multiple_outputs", False)):
             return None  # Airflow 2.10: a task that returned None pushed nothing; its XComArg is None
         if value is _MISSING:
@@ -71,8 +107,8 @@ class XComArg(DependencyMixin, XComArgSetupTeardownMixin):
 def _iter_xcomargs(value: Any, seen: set[int]) -> Any:
     if id(value) in seen:
         return
-    if isinstance(value, XComArg):
-        yield value
+    if isinstance(value, XComArg) or getattr(value, "iter_references", None) is not None:
+        yield value  # an XComArg, or a mapped task group's argument (pulls its group's input)
     elif isinstance(value, (list, tuple, set)):
         for v in value:
             yield from _iter_xcomargs(v, seen)
@@ -90,4 +126,5 @@ def set_xcomargs_dependencies(operator: BaseOperator) -> None:
     seen = {id(operator)}
     for name in operator.template_fields:
         for arg in _iter_xcomargs(getattr(operator, name, None), seen):
-            operator.set_upstream(arg.operator)
+            for upstream, _ in arg.iter_references():  # a zip or concat pulls several tasks
+                operator.set_upstream(upstream)

@@ -17,7 +17,7 @@ as ``found``. Every case runs ``dag.test(run_conf=conf)`` in a fresh interpreter
 throwaway metadata DB (``AIRFLOW_HOME`` in a temp dir unless already set), and the result is written as::
 
     {"dag_id": ..., "cases": [
-        {"conf": ..., "state": "success"|"failed", "tasks": {task_id: state}},
+        {"conf": ..., "state": "success"|"failed", "tasks": {task_id: state, mapped_task_id: [state, ...]}},
         {"conf": ..., "error": "ParamValidationError", "message": str(exc)}]}
 """
 
@@ -79,6 +79,26 @@ def _discover(dag_file: Path) -> tuple[object, list[str]]:
     return next(iter(bag.dags.values())), sorted(bag.dags)
 
 
+def _task_states(tis) -> dict:
+    """Each task's state; a mapped task's as the list of its map indexes' states, in index order.
+
+    A mapped task that never expanded (zero-length input, or marked before expansion) has one task
+    instance, map index -1, and is recorded as a plain state, as Airflow reports it.
+    """
+    plain: dict[str, str | None] = {}
+    mapped: dict[str, dict[int, str | None]] = {}
+    for ti in tis:
+        if ti.map_index < 0:
+            plain[ti.task_id] = _value(ti.state)
+        else:
+            mapped.setdefault(ti.task_id, {})[ti.map_index] = _value(ti.state)
+    for task_id, states in mapped.items():
+        if sorted(states) != list(range(len(states))):
+            raise SystemExit(f"{task_id}: map indexes {sorted(states)} are not 0..n-1")
+        plain[task_id] = [states[i] for i in range(len(states))]
+    return dict(sorted(plain.items()))
+
+
 def _run_case(dag_file: Path, index: int, out: Path) -> None:
     """Subprocess body: load one DAG file, run its case ``index``, write the JSON to ``out``."""
     DAG, ParamValidationError = _airflow_names()
@@ -102,8 +122,7 @@ def _run_case(dag_file: Path, index: int, out: Path) -> None:
     except ParamValidationError as exc:
         case = {"conf": conf, "error": type(exc).__name__, "message": str(exc)}
     else:
-        tasks = {ti.task_id: _value(ti.state) for ti in run.get_task_instances()}
-        case = {"conf": conf, "state": _value(run.state), "tasks": dict(sorted(tasks.items()))}
+        case = {"conf": conf, "state": _value(run.state), "tasks": _task_states(run.get_task_instances())}
         case.update(_run_facts(run))
     result = {"dag_id": dag.dag_id, "n_cases": len(cases), "case": case}
     if found is not None:

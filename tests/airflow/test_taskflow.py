@@ -124,14 +124,6 @@ def test_signature_is_checked_when_the_task_is_created() -> None:
 
 
 def test_unsupported_taskflow_features_say_so() -> None:
-    @task
-    def t(x: int) -> int:
-        return x
-
-    with pytest.raises(UnsupportedArgument, match=r"Dynamic task mapping \(t.expand\(\)\)"):
-        t.expand(x=[1, 2])
-    with pytest.raises(UnsupportedArgument, match="partial"):
-        t.partial(x=1)
     with pytest.raises(AttributeError, match="@task.virtualenv is not supported by lexis-prefect"):
         task.virtualenv  # noqa: B018
     with pytest.raises(TypeError, match="No args allowed while using @task, use kwargs instead"):

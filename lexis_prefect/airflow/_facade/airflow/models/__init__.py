@@ -9,6 +9,7 @@ _LAZY = {
     "XComArg": ("lexis_prefect.airflow.xcom_arg", "XComArg"),
     "TaskInstance": ("lexis_prefect.airflow.taskinstance", "TaskInstance"),
     "DagRun": ("lexis_prefect.airflow.taskinstance", "DagRun"),
+    "MappedOperator": ("lexis_prefect.airflow.mapping.operator", "MappedOperator"),
 }
 
 __all__ = sorted(_LAZY)
