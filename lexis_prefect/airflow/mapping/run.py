@@ -16,6 +16,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures as cf
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,8 +31,9 @@ from lexis_prefect.airflow.mapping.expand_input import NotFullyPopulated
 from lexis_prefect.airflow.mapping.operator import MappedOperator
 from lexis_prefect.airflow.mapping.task_group import MappedTaskGroup, closest_mapped_group
 from lexis_prefect.airflow.runner import _Scheduler, mark_task_instance, prefect_task
+from lexis_prefect.airflow.setup_teardown import setup_constraint
 from lexis_prefect.airflow.taskinstance import DagRun, TaskInstance
-from lexis_prefect.airflow.trigger_rule import TriggerRule, decide_counts
+from lexis_prefect.airflow.trigger_rule import Decision, TriggerRule, decide_counts
 from lexis_prefect.airflow.xcom_arg import XCOM_RETURN_KEY, XComArg
 
 if TYPE_CHECKING:
@@ -158,11 +160,17 @@ class _Expansion:
     queued: collections.deque[int] = field(default_factory=collections.deque)  # held by the limit
     running: int = 0
     done: int = 0
-    counts: collections.Counter[str] = field(default_factory=collections.Counter)
 
 
 class MappingScheduler(_Scheduler):
-    """The runner's scheduler, for a DAG with mapped tasks: task instances per map index."""
+    """The runner's scheduler, for a DAG with mapped tasks.
+
+    For the turn clock (:mod:`lexis_prefect.airflow.turns`) a mapped task is one unit, as its
+    unexpanded task instance is in ``dag.test()``: decided once, then expanded, all its indexes
+    run in that turn, and it ends when they all have (its state: the list of theirs). Tasks
+    next to mapped ones are decided from counts over map indexes (:meth:`_counts`); the
+    indexes of a task in a mapped group are decided one by one from the same index upstream.
+    """
 
     def __init__(self, dag: DAG, dag_run: DagRun) -> None:
         super().__init__(dag, dag_run)
@@ -170,6 +178,12 @@ class MappingScheduler(_Scheduler):
         self.index_of: dict[cf.Future, int] = {}
         self.mapping = _run_mapping(dag_run)
         self.groups = {t.task_id: closest_mapped_group(t.task_group) for t in self.order}
+        mapped = {t.task_id for t in self.order if needs_expansion(t)}
+        self.count_based = {
+            t.task_id
+            for t in self.order
+            if t.task_id in mapped or mapped.intersection(t.upstream_task_ids) or mapped.intersection(self.indirect[t.task_id])
+        }
 
     def run(self) -> dict[str, Any]:
         try:
@@ -181,74 +195,86 @@ class MappingScheduler(_Scheduler):
             raise
 
     # -- deciding ------------------------------------------------------------------------------
-    def _schedule(self, candidates: list[BaseOperator]) -> None:
-        todo = list(candidates)
-        while todo:
-            op = todo.pop(0)
-            task_id = op.task_id
-            if task_id in self.states:
-                continue
-            expansion = self.expansions.get(task_id)
-            if expansion is not None:
-                todo.extend(self._decide_indexes(op, expansion))
-                continue
-            if task_id in self.submitted:
-                continue
-            verdict = decide_counts(op.trigger_rule, *self._upstream_counts(op, -1))
-            if verdict is None:
-                continue
-            if verdict != "run":
-                self._mark(task_id, verdict)
-                todo.extend(op.downstream_list)
-            elif not needs_expansion(op):
-                self._submit(op)
-            else:
-                todo.extend(self._expand(op))
+    def _schedule(self) -> None:
+        """The turn clock's decisions, then the map indexes that can be decided or started;
+        again while that ends a mapped task (its downstream may then be decided)."""
+        while True:
+            ended = len(self.clock.ended)
+            super()._schedule()
+            for task_id, expansion in list(self.expansions.items()):
+                if task_id not in self.states and (expansion.pending or expansion.queued):
+                    self._decide_indexes(self.dag.get_task(task_id), expansion)
+            if len(self.clock.ended) == ended:
+                return
 
-    def _upstream_counts(self, op: BaseOperator, map_index: int) -> tuple[collections.Counter[str], int]:
-        """Finished upstream task instances by state, and how many there are: Airflow's
+    def _evaluate(self, task_id: str, finished: Mapping[str, Any]) -> Decision | None:
+        if task_id not in self.count_based:
+            return super()._evaluate(task_id, finished)
+        op = self.dag.get_task(task_id)
+        constraint: Decision | None | bool = True
+        indirect = self.indirect[task_id]
+        if indirect:
+            states = [finished[s] for s in indirect if isinstance(finished.get(s), str)]
+            constraint = setup_constraint(states, len(indirect))
+            if isinstance(constraint, str):
+                return constraint
+        verdict = self._counts(op, finished, -1)
+        return None if verdict == "run" and constraint is False else verdict
+
+    def _counts(self, op: BaseOperator, finished: Mapping[str, Any], map_index: int) -> Decision | None:
+        """``op``'s trigger rule over its upstreams' task instances: Airflow's
         ``_evaluate_direct_relatives`` sums over map indexes.
 
-        A mapped upstream outside ``op``'s group is counted once all its indexes have ended
-        (until then nothing is decided): ``dag.test`` runs all the indexes of a task before it
-        looks at the downstream again, so an eager rule (``all_success`` after a failed and a
-        skipped index) is decided on all of them, never by which index ended first.
+        A mapped upstream counts once per index once it has ended (in ``finished``, the clock's
+        snapshot, its state is the list of its indexes'). In a mapped task group, index ``i``
+        counts index ``i`` of an upstream of the same group; the unexpanded task counts no
+        expanded index of it (Airflow's rule), so it waits only until that upstream has ended.
         """
         counts: collections.Counter[str] = collections.Counter()
-        total = 0
+        setup_counts: collections.Counter[str] = collections.Counter()
+        total = n_setup = 0
         group = self.groups[op.task_id]
         per_index = group is not None and op.trigger_rule not in _FAST_TRIGGERED
         for upstream_id in op.upstream_task_ids:
+            state = finished.get(upstream_id)
             expansion = self.expansions.get(upstream_id)
-            if expansion is None:  # one task instance: not mapped, or not expanded (yet)
-                total += 1
-                state = self.states.get(upstream_id)
-                if state is not None:
-                    counts[state] += 1
-            elif per_index and self.groups[upstream_id] is group:
-                if map_index >= 0:  # the unexpanded instance depends on no expanded index
-                    total += 1
-                    state = expansion.states[map_index]
-                    if state is not None:
-                        counts[state] += 1
-            elif expansion.done < len(expansion.tis):
-                return collections.Counter(), total + len(expansion.tis)  # see _upstream_counts' doc
+            if expansion is not None and per_index and self.groups[upstream_id] is group:
+                if map_index < 0:
+                    total += state is None  # not ended yet: wait for it
+                    continue
+                states: list[str | None] = [expansion.states[map_index]]
+            elif isinstance(state, list):
+                states = list(state)
+            elif expansion is not None:  # running (or a guess of the clock's: all indexes alike)
+                states = [state] * len(expansion.tis)
             else:
-                total += len(expansion.tis)
-                counts.update(expansion.counts)
-        return counts, total
+                states = [state]
+            n = len(states)
+            ended = collections.Counter(s for s in states if s is not None)
+            total += n
+            counts.update(ended)
+            if self.dag.get_task(upstream_id).is_setup:
+                n_setup += n
+                setup_counts.update(ended)
+        return decide_counts(op.trigger_rule, counts, total, setup_counts=setup_counts, n_setup=n_setup)
 
-    def _expand(self, op: BaseOperator) -> list[BaseOperator]:
-        """Make the map indexes of ``op`` (its trigger rule passed); mark it if there are none."""
+    # -- expanding and running -----------------------------------------------------------------
+    def _submit(self, op: BaseOperator) -> None:
+        """A task whose rule passed: a mapped one is expanded (or marked, with no indexes)."""
+        if not needs_expansion(op):
+            super()._submit(op)
+            return
+        self.submitted.add(op.task_id)
         length = self._length(op)
         if not length:
-            self._mark(op.task_id, "skipped" if length == 0 else "upstream_failed")
-            return list(op.downstream_list)
+            state = "skipped" if length == 0 else "upstream_failed"
+            self._mark(op.task_id, state)
+            self.clock.end(op.task_id, state)
+            return
         tis = [MappedTaskInstance(op, self.dag_run, i, length) for i in range(length)]
         expansion = _Expansion(tis, [None] * length, set(range(length)))
         self.expansions[op.task_id] = expansion
-        self.submitted.add(op.task_id)
-        return self._decide_indexes(op, expansion)
+        self._decide_indexes(op, expansion)
 
     def _length(self, op: BaseOperator) -> int | None:
         node: Any = op if isinstance(op, MappedOperator) else self.groups[op.task_id]
@@ -258,14 +284,11 @@ class MappingScheduler(_Scheduler):
             _log.error("Cannot expand %r for run %s; missing upstream values: %s", op, self.dag_run.run_id, sorted(exc.missing))
             return None
 
-    def _decide_indexes(self, op: BaseOperator, expansion: _Expansion) -> list[BaseOperator]:
-        """Decide the undecided indexes, start what the limit allows; the tasks to decide next."""
-        decided = False
-        same_for_all = self.groups[op.task_id] is None
-        verdict = decide_counts(op.trigger_rule, *self._upstream_counts(op, 0)) if same_for_all else None
+    def _decide_indexes(self, op: BaseOperator, expansion: _Expansion) -> None:
+        """Decide the undecided indexes (all run, unless in a mapped group), start what the limit allows."""
+        in_group = self.groups[op.task_id] is not None
         for index in sorted(expansion.pending):
-            if not same_for_all:
-                verdict = decide_counts(op.trigger_rule, *self._upstream_counts(op, index))
+            verdict = self._counts(op, self.states, index) if in_group else "run"
             if verdict is None:
                 continue
             expansion.pending.discard(index)
@@ -273,23 +296,21 @@ class MappingScheduler(_Scheduler):
                 expansion.queued.append(index)
             else:
                 self._mark_index(op, expansion, index, verdict)
-                decided = True
         limit = getattr(op, "max_active_tis_per_dagrun", None)
         while expansion.queued and (limit is None or expansion.running < limit):
             self._submit_index(op, expansion, expansion.queued.popleft())
-        return list(op.downstream_list) if decided else []
 
-    # -- running -------------------------------------------------------------------------------
     def _submit_index(self, op: BaseOperator, expansion: _Expansion, index: int) -> None:
         expansion.running += 1
         future = _prefect_index_task(op, str(self.dag_run.logical_date)).submit(expansion.tis[index])
         self.running[future.wrapped_future] = (op.task_id, future)
         self.index_of[future.wrapped_future] = index
 
-    def _collect(self, wrapped: cf.Future) -> list[BaseOperator]:
+    def _collect(self, wrapped: cf.Future) -> None:
         index = self.index_of.pop(wrapped, None)
         if index is None:
-            return super()._collect(wrapped)
+            super()._collect(wrapped)
+            return
         task_id, future = self.running.pop(wrapped)
         future.wait()  # the state is stale until then
         expansion = self.expansions[task_id]
@@ -300,18 +321,24 @@ class MappingScheduler(_Scheduler):
         self.finished.append(ti)
         self._set_index(task_id, expansion, index, ti.state)
         if ti.state == "failed" and self.dag.fail_stop:
-            self._stop_remaining()
-            return []
-        op = self.dag.get_task(task_id)
-        return [op, *op.downstream_list]  # op: start what its limit now allows
+            self._stop_remaining(task_id)
+        elif expansion.done < len(expansion.tis):
+            self._decide_indexes(self.dag.get_task(task_id), expansion)  # the limit lets another start
 
     def _set_index(self, task_id: str, expansion: _Expansion, index: int, state: str) -> None:
         expansion.states[index] = state
-        expansion.counts[state] += 1
         expansion.done += 1
-        if expansion.done == len(expansion.tis):
-            self.states[task_id] = list(expansion.states)  # type: ignore[assignment]
-            self.mapping.finished.add(task_id)
+        if expansion.done < len(expansion.tis):
+            return
+        states = [s or "skipped" for s in expansion.states]
+        self.states[task_id] = states  # type: ignore[assignment]
+        self.mapping.finished.add(task_id)
+        op = self.dag.get_task(task_id)
+        ran = [ti for ti in expansion.tis if ti.try_number]
+        limit = getattr(op, "max_active_tis_per_dagrun", None)
+        rounds = -(-len(ran) // limit) - 1 if limit and ran else 0  # dag.test runs them over turns
+        retries = max((ti.try_number - 1 for ti in ran), default=0)
+        self.clock.end(task_id, states, rounds + retries)  # type: ignore[arg-type]
 
     def _mark_index(self, op: BaseOperator, expansion: _Expansion, index: int, state: str) -> None:
         expansion.tis[index].state = state
@@ -323,17 +350,23 @@ class MappingScheduler(_Scheduler):
         super()._mark(task_id, state)
         self.mapping.finished.add(task_id)
 
-    def _stop_remaining(self) -> None:
-        """``fail_stop`` also skips the map indexes that have not started."""
-        super()._stop_remaining()
-        for task_id, expansion in self.expansions.items():
-            if task_id in self.states:
-                continue
-            waiting = [*expansion.pending, *expansion.queued]
+    def _stop_remaining(self, cause: str) -> None:
+        """``fail_stop`` also skips the map indexes that have not started; the mapped task that
+        failed has not ended for the clock yet, so its turn stands in for the skips' turn."""
+        for task_id, expansion in list(self.expansions.items()):
+            waiting = sorted({*expansion.pending, *expansion.queued})
             expansion.pending.clear()
             expansion.queued.clear()
-            for index in sorted(waiting):
+            for index in waiting:
                 self._mark_index(self.dag.get_task(task_id), expansion, index, "skipped")
+        if cause in self.clock.ended:
+            super()._stop_remaining(cause)
+            return
+        self.clock.ended[cause] = (self.clock.started[cause], "failed")
+        try:
+            super()._stop_remaining(cause)
+        finally:
+            del self.clock.ended[cause]
 
 
 def _prefect_index_task(op: BaseOperator, logical_date: str) -> Any:
