@@ -9,6 +9,8 @@ _LAZY = {
     "XComArg": ("lexis_prefect.airflow.xcom_arg", "XComArg"),
     "TaskInstance": ("lexis_prefect.airflow.taskinstance", "TaskInstance"),
     "DagRun": ("lexis_prefect.airflow.taskinstance", "DagRun"),
+    "Variable": ("lexis_prefect.airflow.standard.variables", "Variable"),
+    "Connection": ("lexis_prefect.airflow.standard.connections", "Connection"),
 }
 
 __all__ = sorted(_LAZY)
