@@ -389,10 +389,10 @@ def _manual_run_id() -> str:
 
     from lexis_prefect.airflow.runner import _test_run
 
-    current = flow_run.name
-    if isinstance(current, str) and current.startswith("manual__"):
-        return current
     test_run = _test_run.get()
     if test_run is not None and test_run.logical_date is not None:  # dag.test(execution_date=...)
         return f"manual__{pendulum.instance(test_run.logical_date).in_tz('UTC').isoformat()}"
+    current = flow_run.name
+    if isinstance(current, str) and current.startswith("manual__"):
+        return current
     return f"manual__{datetime.now(timezone.utc).isoformat()}"

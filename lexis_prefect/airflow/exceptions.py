@@ -29,7 +29,7 @@ class DagRunAlreadyExists(AirflowBadRequest):
 
     def __init__(self, dag_run: object, execution_date: object, run_id: str) -> None:
         super().__init__(
-            f"A DAG Run already exists for DAG {getattr(dag_run, 'dag_id', dag_run)} at {execution_date} "
+            f"A DAG Run already exists for DAG {getattr(dag_run, 'dag_id', None)} at {execution_date} "
             f"with run id {run_id}"
         )
         self.dag_run = dag_run

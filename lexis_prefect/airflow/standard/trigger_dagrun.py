@@ -28,6 +28,7 @@ import os
 import time
 import warnings
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any
 
 from lexis_prefect.airflow.baseoperator import BaseOperator
@@ -150,7 +151,8 @@ class TriggerDagRunOperator(BaseOperator):
             return
         if self.skip_when_already_exists:
             raise AirflowSkipException("Skipping due to skip_when_already_exists is set to True and DagRunAlreadyExists")
-        raise DagRunAlreadyExists(existing[0], logical_date, run_id)
+        found = SimpleNamespace(dag_id=self.trigger_dag_id, run_id=existing[0].name, flow_run=existing[0])
+        raise DagRunAlreadyExists(found, logical_date, run_id)
 
     def _run_deployment(self, deployment: Any, logical_date: datetime.datetime, run_id: str) -> Any:
         from prefect.deployments import run_deployment
