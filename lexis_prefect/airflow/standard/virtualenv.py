@@ -36,7 +36,7 @@ from tempfile import TemporaryDirectory
 from typing import Any, NamedTuple
 
 from lexis_prefect.airflow.exceptions import AirflowException, AirflowSkipException, RemovedInAirflow3Warning
-from lexis_prefect.airflow.operators import BranchMixIn, KeywordParameters, PythonOperator
+from lexis_prefect.airflow.operators import BranchMixIn, KeywordParameters, PythonOperator, exit_codes
 from lexis_prefect.airflow.standard import venv_build
 
 __all__ = [
@@ -157,13 +157,7 @@ class _BasePythonVirtualenvOperator(PythonOperator):
             )
         self.serializer = serializer
         self.expect_airflow = expect_airflow
-        self.skip_on_exit_code = (
-            skip_on_exit_code
-            if isinstance(skip_on_exit_code, Container)
-            else [skip_on_exit_code]
-            if skip_on_exit_code is not None
-            else []
-        )
+        self.skip_on_exit_code = exit_codes(skip_on_exit_code)
         self.env_vars = env_vars
         self.inherit_env = inherit_env
 
@@ -258,24 +252,16 @@ class PythonVirtualenvOperator(_BasePythonVirtualenvOperator):
         python_callable: Callable,
         requirements: None | Iterable[str] | str = None,
         python_version: str | None = None,
-        serializer: str | None = None,
         system_site_packages: bool = True,
         pip_install_options: list[str] | None = None,
-        op_args: Collection[Any] | None = None,
-        op_kwargs: Mapping[str, Any] | None = None,
-        string_args: Iterable[str] | None = None,
-        templates_dict: dict | None = None,
-        templates_exts: list[str] | None = None,
-        expect_airflow: bool = True,
-        skip_on_exit_code: int | Container[int] | None = None,
         index_urls: None | Collection[str] | str = None,
         venv_cache_path: None | os.PathLike[str] | str = None,
-        env_vars: dict[str, str] | None = None,
-        inherit_env: bool = True,
-        use_dill: bool = False,
         **kwargs: Any,
     ) -> None:
-        if python_version and str(python_version)[0] != str(sys.version_info.major) and (op_args or op_kwargs):
+        """The other arguments are those of every virtualenv operator (serializer, op_args...)."""
+        if python_version and str(python_version)[0] != str(sys.version_info.major) and (
+            kwargs.get("op_args") or kwargs.get("op_kwargs")
+        ):
             raise AirflowException(
                 "Passing op_args or op_kwargs is not supported across different Python "
                 "major versions for PythonVirtualenvOperator. Please use string_args."
@@ -304,21 +290,7 @@ class PythonVirtualenvOperator(_BasePythonVirtualenvOperator):
         else:
             self.index_urls = None
         self.venv_cache_path = venv_cache_path
-        super().__init__(
-            python_callable=python_callable,
-            serializer=serializer,
-            op_args=op_args,
-            op_kwargs=op_kwargs,
-            string_args=string_args,
-            templates_dict=templates_dict,
-            templates_exts=templates_exts,
-            expect_airflow=expect_airflow,
-            skip_on_exit_code=skip_on_exit_code,
-            env_vars=env_vars,
-            inherit_env=inherit_env,
-            use_dill=use_dill,
-            **kwargs,
-        )
+        super().__init__(python_callable=python_callable, **kwargs)
 
     def _requirements_list(self, exclude_cloudpickle: bool = False) -> list[str]:
         """The requirements to install: the given ones, plus the serializer without system site packages."""
