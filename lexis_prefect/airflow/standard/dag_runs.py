@@ -121,13 +121,26 @@ def flow_exists(dag_id: str) -> bool:
     return True
 
 
+#: Folders a DAG folder scan does not enter (environments, caches, VCS data).
+_SKIPPED_DIRS = {"__pycache__", "site-packages", "node_modules"}
+
+
 def find_dag(dag_id: str, folder: str | Path) -> Any | None:
-    """The DAG ``dag_id`` imported from a file of ``folder`` (recursively) that names it, or None."""
+    """The DAG ``dag_id`` imported from a file of ``folder`` (recursively) that names it, or None.
+
+    Only files that mention ``airflow`` and ``dag`` are imported (Airflow's safe-mode test for a
+    DAG file) and among them those holding the id; hidden folders and environments are skipped.
+    """
     from lexis_prefect.airflow.loader import DagFileError, load_dags
 
-    for path in sorted(Path(folder).rglob("*.py")):
+    root = Path(folder)
+    for path in sorted(root.rglob("*.py")):
+        parts = path.relative_to(root).parts[:-1]
+        if any(part.startswith(".") or part in _SKIPPED_DIRS for part in parts):
+            continue
         try:
-            if dag_id not in path.read_text(errors="ignore"):
+            text = path.read_text(errors="ignore")
+            if dag_id not in text or "airflow" not in text.lower() or "dag" not in text.lower():
                 continue
             dags = load_dags(path)
         except (OSError, DagFileError):
