@@ -303,7 +303,11 @@ class BaseOperator(DependencyMixin, SetupTeardownMixin):
         self._set_relatives(other, upstream=False)
 
     def _set_relatives(self, other: Any, *, upstream: bool) -> None:
-        tasks = [t for node in _relatives(other) for t in (node.leaves if upstream else node.roots)]
+        nodes = _relatives(other)
+        for node in nodes:
+            if getattr(node, "_airflow_edge_modifier", False):  # Label: it links once both sides are known
+                node.update_relative(self, upstream=not upstream)
+        tasks = [t for node in nodes for t in (node.leaves if upstream else node.roots)]
         dags = {id(t._dag): t._dag for t in [self, *tasks] if t._dag is not None}
         if len(dags) > 1:
             names = sorted(d.dag_id for d in dags.values())

@@ -381,11 +381,17 @@ def _manual_run_id() -> str:
     """Airflow's id for a manual run, ``manual__<ISO time>``, used as the Prefect flow run name.
 
     A run resumed after it suspended (``lexis_prefect.hpc.suspend``) keeps the one it had, and so
-    its ``run_id`` and logical date."""
+    its ``run_id`` and logical date; ``dag.test(execution_date=...)`` names it by that date."""
     from datetime import timezone
 
+    import pendulum
     from prefect.runtime import flow_run
 
+    from lexis_prefect.airflow.runner import _test_run
+
+    test_run = _test_run.get()
+    if test_run is not None and test_run.logical_date is not None:  # dag.test(execution_date=...)
+        return f"manual__{pendulum.instance(test_run.logical_date).in_tz('UTC').isoformat()}"
     current = flow_run.name
     if isinstance(current, str) and current.startswith("manual__"):
         return current

@@ -8,8 +8,9 @@ arguments become upstream edges and are replaced by the pulled values when it ru
 ``@dag`` function builds and returns the DAG; its arguments become DAG params and reach the tasks
 as :class:`DagParam` objects, resolved at run time (from the run's conf, else the default).
 Dynamic task mapping (``.partial``/``.expand``/``.expand_kwargs``) is in
-:mod:`lexis_prefect.airflow.mapping`; the virtualenv/docker/... task flavours are not supported
-and say so.
+:mod:`lexis_prefect.airflow.mapping`; ``@task.virtualenv`` and ``@task.external_python`` live in
+:mod:`lexis_prefect.airflow.standard.virtualenv`; the docker/kubernetes/... task flavours are not
+supported and say so.
 """
 
 from __future__ import annotations
@@ -446,14 +447,32 @@ def bash_task(python_callable: Callable | None = None, **kwargs: Any) -> Any:
     )
 
 
+def _standard_decorator(name: str) -> Any:
+    """``@task.<name>`` served by :mod:`lexis_prefect.airflow.standard.virtualenv` (loaded on use)."""
+
+    def decorator(*args: Any, **kwargs: Any) -> Any:
+        from lexis_prefect.airflow.standard import virtualenv
+
+        return getattr(virtualenv, f"{name}_task")(*args, **kwargs)
+
+    decorator.__name__ = decorator.__qualname__ = f"{name}_task"
+    decorator.__doc__ = f"``@task.{name}``: see :mod:`lexis_prefect.airflow.standard.virtualenv`."
+    return staticmethod(decorator)
+
+
 class TaskDecoratorCollection:
-    """``task``: ``@task``, ``@task.python``, ``.branch``, ``.short_circuit``, ``.sensor``, ``.bash``."""
+    """``task``: ``@task``, ``@task.python``, ``.branch``, ``.short_circuit``, ``.sensor``, ``.bash``,
+    ``.virtualenv``, ``.branch_virtualenv``, ``.external_python``, ``.branch_external_python``."""
 
     python = staticmethod(python_task)
     branch = staticmethod(branch_task)
     short_circuit = staticmethod(short_circuit_task)
     sensor = staticmethod(sensor_task)
     bash = staticmethod(bash_task)
+    virtualenv = _standard_decorator("virtualenv")
+    branch_virtualenv = _standard_decorator("branch_virtualenv")
+    external_python = _standard_decorator("external_python")
+    branch_external_python = _standard_decorator("branch_external_python")
 
     __call__: Any = python
 
@@ -462,7 +481,8 @@ class TaskDecoratorCollection:
             raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
         raise AttributeError(
             f"task decorator {name!r} not found: @task.{name} is not supported by lexis-prefect "
-            "(supported: @task, @task.python, @task.branch, @task.short_circuit, @task.sensor, @task.bash)"
+            "(supported: @task, @task.python, @task.branch, @task.short_circuit, @task.sensor, @task.bash, "
+            "@task.virtualenv, @task.branch_virtualenv, @task.external_python, @task.branch_external_python)"
         )
 
 

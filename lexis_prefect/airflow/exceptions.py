@@ -18,6 +18,27 @@ class AirflowNotFoundException(AirflowException):
     """A named object (a connection) does not exist."""
 
 
+class AirflowBadRequest(AirflowException):
+    """A request that cannot be served as asked."""
+
+
+class DagNotFound(AirflowNotFoundException):
+    """No DAG with that id (TriggerDagRunOperator, ExternalTaskSensor)."""
+
+
+class DagRunAlreadyExists(AirflowBadRequest):
+    """A run of the DAG with this logical date already exists (TriggerDagRunOperator)."""
+
+    def __init__(self, dag_run: object, execution_date: object, run_id: str) -> None:
+        super().__init__(
+            f"A DAG Run already exists for DAG {getattr(dag_run, 'dag_id', None)} at {execution_date} "
+            f"with run id {run_id}"
+        )
+        self.dag_run = dag_run
+        self.execution_date = execution_date
+        self.run_id = run_id
+
+
 class AirflowSkipException(AirflowException):
     """Raised by a task to end as ``skipped``."""
 

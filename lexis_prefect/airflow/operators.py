@@ -382,6 +382,13 @@ def _working_directory(cwd: str | None = None) -> Iterator[str]:
         yield tmp
 
 
+def exit_codes(skip_on_exit_code: int | Container[int] | None) -> Container[int]:
+    """``skip_on_exit_code`` as a container: one code, a container of them, or none."""
+    if isinstance(skip_on_exit_code, Container):
+        return skip_on_exit_code
+    return [skip_on_exit_code] if skip_on_exit_code is not None else []
+
+
 class _NotSet:
     """Airflow's ``NOTSET`` for ``bash_command`` of ``@task.bash`` (known only when the callable ran)."""
 
@@ -430,13 +437,7 @@ class BashOperator(BaseOperator):
         if skip_exit_code is not None:
             warnings.warn("skip_exit_code is deprecated. Please use skip_on_exit_code", DeprecationWarning, stacklevel=2)
             skip_on_exit_code = skip_exit_code
-        self.skip_on_exit_code = (
-            skip_on_exit_code
-            if isinstance(skip_on_exit_code, Container)
-            else [skip_on_exit_code]
-            if skip_on_exit_code is not None
-            else []
-        )
+        self.skip_on_exit_code = exit_codes(skip_on_exit_code)
         self.cwd = cwd
         self.append_env = append_env
         self.output_processor = output_processor

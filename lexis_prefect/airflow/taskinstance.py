@@ -26,10 +26,11 @@ from lexis_prefect.airflow.exceptions import (
     AirflowException,
     AirflowFailException,
     AirflowSensorTimeout,
-    AirflowNotFoundException,
     AirflowSkipException,
     AirflowTaskTimeout,
 )
+from lexis_prefect.airflow.standard.connections import ConnectionAccessor
+from lexis_prefect.airflow.standard.variables import VariableAccessor
 from lexis_prefect.airflow.templating import FILTERS, macros
 from lexis_prefect.airflow.xcom import deserialize_value, serialize_value
 from lexis_prefect.airflow.xcom_arg import XCOM_RETURN_KEY
@@ -122,52 +123,6 @@ class XComStore:
         for task_key, values in mapped.items():
             result[task_key] = "[" + ", ".join(stored for _, stored in sorted(values)) + "]"
         return result
-
-
-class VariableAccessor:
-    """``{{ var.value.x }}`` / ``{{ var.json.x }}``, served by Prefect Variables."""
-
-    def __init__(self, deserialize_json: bool) -> None:
-        self._json = deserialize_json
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return self.get(name)
-
-    def get(self, name: str, default: Any = ...) -> Any:
-        import json
-
-        from prefect.variables import Variable
-
-        missing = object()
-        value = Variable.get(name, default=missing)
-        if value is missing:
-            if default is ...:
-                raise KeyError(f"Variable {name} does not exist")
-            return default
-        if self._json and isinstance(value, str):
-            return json.loads(value)
-        if not self._json and not isinstance(value, str):
-            return json.dumps(value)
-        return value
-
-
-class ConnectionAccessor:
-    """``{{ conn.<id> }}``: Airflow connections do not exist here; naming one says so."""
-
-    def __getattr__(self, conn_id: str) -> Any:
-        if conn_id.startswith("__"):
-            raise AttributeError(conn_id)
-        return self.get(conn_id)
-
-    def get(self, conn_id: str, default_conn: Any = None) -> Any:
-        if default_conn is not None:
-            return default_conn
-        raise AirflowNotFoundException(
-            f"The conn_id `{conn_id}` isn't defined: lexis-prefect has no Airflow connections; "
-            "use Prefect Blocks (see docs/airflow-compat.md)"
-        )
 
 
 class AirflowConfig:

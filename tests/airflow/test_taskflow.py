@@ -124,8 +124,8 @@ def test_signature_is_checked_when_the_task_is_created() -> None:
 
 
 def test_unsupported_taskflow_features_say_so() -> None:
-    with pytest.raises(AttributeError, match="@task.virtualenv is not supported by lexis-prefect"):
-        task.virtualenv  # noqa: B018
+    with pytest.raises(AttributeError, match="@task.docker is not supported by lexis-prefect"):
+        task.docker  # noqa: B018
     with pytest.raises(TypeError, match="No args allowed while using @task, use kwargs instead"):
         task(0)
     with pytest.raises(AttributeError, match="'str' object has no attribute '__annotations__'"):

@@ -10,6 +10,8 @@ _LAZY = {
     "TaskInstance": ("lexis_prefect.airflow.taskinstance", "TaskInstance"),
     "DagRun": ("lexis_prefect.airflow.taskinstance", "DagRun"),
     "MappedOperator": ("lexis_prefect.airflow.mapping.operator", "MappedOperator"),
+    "Variable": ("lexis_prefect.airflow.standard.variables", "Variable"),
+    "Connection": ("lexis_prefect.airflow.standard.connections", "Connection"),
 }
 
 __all__ = sorted(_LAZY)

@@ -1,0 +1,5 @@
+"""``airflow.operators.weekday`` (lexis-prefect shim facade)."""
+
+from lexis_prefect.airflow.standard.weekday import BranchDayOfWeekOperator
+
+__all__ = ["BranchDayOfWeekOperator"]

@@ -1,0 +1,5 @@
+"""``airflow.utils.weekday`` (lexis-prefect shim facade)."""
+
+from lexis_prefect.airflow.standard.weekday import WeekDay
+
+__all__ = ["WeekDay"]
