@@ -83,3 +83,7 @@ class FailStopDagInvalidTriggerRule(AirflowException):
 
     def __str__(self) -> str:
         return "A 'fail-stop' dag can only have all_success trigger rule"
+
+
+class AirflowTimetableInvalid(AirflowException):
+    """A DAG's timetable is misconfigured (an invalid cron expression, a non-positive delta)."""
