@@ -35,7 +35,7 @@ from lexis_prefect.airflow.exceptions import (
     UnsupportedArgument,
 )
 from lexis_prefect.airflow.params import NOTSET, ParamsDict
-from lexis_prefect.airflow.scheduling.schedule import resolve_schedule, validate_schedule
+from lexis_prefect.airflow.scheduling.schedule import check_schedule_params, resolve_schedule, validate_schedule
 from lexis_prefect.airflow.scheduling.tz import dag_timezone
 from lexis_prefect.airflow.task_group import TaskGroup
 from lexis_prefect.models.schema import inline_refs
@@ -129,6 +129,7 @@ class DAG(Flow):
         )
         #: Airflow's timetable, and what ``schedule`` was (``schedule_interval``, kept for compatibility)
         self.timetable, self.schedule_interval = settled.timetable, settled.schedule_interval
+        check_schedule_params(self)
         self.template_searchpath = [template_searchpath] if isinstance(template_searchpath, str) else list(template_searchpath or [])
         self.template_undefined = template_undefined
         self.user_defined_macros = user_defined_macros
@@ -317,6 +318,14 @@ class DAG(Flow):
             self.check_cycle()
             self.sync_parameters()
 
+    def validate(self) -> None:
+        """Airflow's checks of a loaded DAG (its DagBag and ``dag.test`` make them, in this order):
+        the schedule and params, then setup/teardown."""
+        from lexis_prefect.airflow.setup_teardown import validate_setup_teardown
+
+        validate_schedule(self)
+        validate_setup_teardown(self)
+
     def test(self, execution_date: datetime | None = None, run_conf: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
         """Run the DAG once, here, on Prefect; returns a :class:`~lexis_prefect.airflow.runner.DagRunResult`."""
         if kwargs:
@@ -326,13 +335,11 @@ class DAG(Flow):
     def _test(self, run_conf: Mapping[str, Any] | None, logical_date: datetime | None) -> Any:
         """``test()`` once its arguments are read (they differ between Airflow majors)."""
         from lexis_prefect.airflow.runner import test_dag
-        from lexis_prefect.airflow.setup_teardown import validate_setup_teardown
         from lexis_prefect.local_server import reuse_running_server
 
         self.sync_parameters()
         self.check_cycle()
-        validate_setup_teardown(self)  # Airflow's dag.validate(), before any run
-        validate_schedule(self)  # part of Airflow's dag.validate()
+        self.validate()
         conf = dict(run_conf or {})
         self.resolve_params(conf)  # a bad conf is refused before anything starts (no run, no setup)
         with contextlib.ExitStack() as stack:

@@ -250,3 +250,8 @@ def create_timetable(interval: Any, timezone: Any, *, not_set: bool = False) -> 
     if isinstance(interval, str):
         return CronDataIntervalTimetable(interval, timezone)
     raise ValueError(f"{interval!r} is not a valid schedule_interval.")
+
+
+# Airflow's module paths, as in timetables.py
+CronTriggerTimetable.__module__ = "airflow.timetables.trigger"
+CronDataIntervalTimetable.__module__ = DeltaDataIntervalTimetable.__module__ = "airflow.timetables.interval"

@@ -92,14 +92,21 @@ def resolve_schedule(
     return result
 
 
+def check_schedule_params(dag: DAG) -> None:
+    """Airflow's ``validate_schedule_and_params`` (in ``DAG.__init__`` and ``DAG.validate``): a DAG
+    that can be scheduled needs a valid default for every param."""
+    if not dag.timetable.can_be_scheduled:
+        return
+    try:
+        dag.params.validate()
+    except ParamValidationError as error:
+        raise AirflowException(
+            "DAG is not allowed to define a Schedule, "
+            "if there are any required params without default values or default values are not valid."
+        ) from error
+
+
 def validate_schedule(dag: DAG) -> None:
     """The schedule part of Airflow's ``DAG.validate()`` (DagBag load, ``dag.test``)."""
-    if dag.timetable.can_be_scheduled:
-        try:
-            dag.params.validate()
-        except ParamValidationError as error:
-            raise AirflowException(
-                "DAG is not allowed to define a Schedule, "
-                "if there are any required params without default values or default values are not valid."
-            ) from error
+    check_schedule_params(dag)
     dag.timetable.validate()

@@ -311,3 +311,13 @@ class EventsTimetable(Timetable):
 
     def serialize(self) -> dict[str, Any]:
         return {"event_dates": [str(x) for x in self.event_dates], "restrict_to_events": self.restrict_to_events}
+
+
+# The classes carry the module paths Airflow users know them by (served by the facade), so that
+# messages naming a class (``Invalid max_active_runs: <class '...'>``) read as Airflow's.
+for _cls, _module in {
+    DagRunInfo: "base", DataInterval: "base", TimeRestriction: "base", Timetable: "base",
+    NullTimetable: "simple", OnceTimetable: "simple", ContinuousTimetable: "simple", DatasetTriggeredTimetable: "simple",
+    DatasetOrTimeSchedule: "datasets", EventsTimetable: "events",
+}.items():  # fmt: skip
+    _cls.__module__ = f"airflow.timetables.{_module}"
