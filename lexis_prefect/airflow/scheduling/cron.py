@@ -72,21 +72,20 @@ class CronMixin:
         except (CroniterBadCronError, CroniterBadDateError) as e:
             raise AirflowTimetableInvalid(str(e)) from None
 
-    def _get_next(self, current: DateTime) -> DateTime:
+    def _step(self, current: DateTime, forward: bool) -> DateTime:
+        """The first cron time after (or before) ``current``, with Airflow's DST fix."""
         naive = tz.make_naive(current, self._timezone)
         cron = croniter(self._expression, start_time=naive)
-        scheduled = cron.get_next(datetime.datetime)
+        scheduled = cron.get_next(datetime.datetime) if forward else cron.get_prev(datetime.datetime)
         if not _covers_every_hour(cron):
             return tz.convert_to_utc(tz.make_aware(scheduled, self._timezone))  # type: ignore[return-value]
         return tz.convert_to_utc(current.in_timezone(self._timezone) + (scheduled - naive))  # type: ignore[return-value]
 
+    def _get_next(self, current: DateTime) -> DateTime:
+        return self._step(current, forward=True)
+
     def _get_prev(self, current: DateTime) -> DateTime:
-        naive = tz.make_naive(current, self._timezone)
-        cron = croniter(self._expression, start_time=naive)
-        scheduled = cron.get_prev(datetime.datetime)
-        if not _covers_every_hour(cron):
-            return tz.convert_to_utc(tz.make_aware(scheduled, self._timezone))  # type: ignore[return-value]
-        return tz.convert_to_utc(current.in_timezone(self._timezone) - (naive - scheduled))  # type: ignore[return-value]
+        return self._step(current, forward=False)
 
     def _align_to_next(self, current: DateTime) -> DateTime:
         next_time = self._get_next(current)
