@@ -35,3 +35,41 @@ def test_definition_as_airflow(part: str, key: str, answers: dict[str, Any]) -> 
 
 def test_every_recorded_item_is_answered(answers: dict[str, Any]) -> None:
     assert {p: sorted(v) for p, v in answers.items()} == {p: sorted(v) for p, v in RECORDED.items()}
+
+
+#: Where a scheduled run's logical date differs from Airflow's on purpose (docs/airflow-compat.md):
+#: the cron time 02:30 Europe/Prague falls in the spring-forward gap on 2024-03-31; Airflow's
+#: scheduler takes that run's interval start from the previous run's end, a Prefect run knows
+#: only when it is due, and gets Airflow's manual-run inference (a zero-width interval).
+DST_GAP = {("cron_prague", 2): "2024-03-31T01:30:00+00:00"}
+#: Not deployable (Prefect has no calendar interval), so never a scheduled run here.
+NOT_DEPLOYABLE = {"delta_month"}
+
+
+def _recorded_scheduled_runs() -> list[Any]:
+    """(timetable, run due at, logical date) of the scheduled runs Airflow's timetables gave."""
+    return [
+        pytest.param(name, row[2], DST_GAP.get((name, index), row[3]), id=f"{name}-{index}")
+        for name, found in sorted(RECORDED["intervals"].items())
+        if name not in NOT_DEPLOYABLE
+        for index, row in enumerate(found["rows"])
+        if row[2] is not None
+    ]
+
+
+@pytest.mark.parametrize(("name", "due", "logical_date"), _recorded_scheduled_runs())
+def test_a_run_of_the_deployments_schedule_has_airflows_logical_date(name: str, due: str, logical_date: str, answers: dict[str, Any]) -> None:
+    """A flow run Prefect's scheduler made, due when Airflow's timetable has a run due, gets that
+    run's logical date and a ``scheduled__`` run id."""
+    from types import SimpleNamespace
+
+    import pendulum
+
+    from lexis_prefect.airflow.scheduling.runs import run_dates_of_flow_run
+
+    dag = SimpleNamespace(timetable=definition_checks._timetables()[name])
+    flow_run = SimpleNamespace(auto_scheduled=True, expected_start_time=pendulum.parse(due), idempotency_key="scheduled x")
+    dates = run_dates_of_flow_run(dag, flow_run)
+    assert (dates.run_type, dates.logical_date.isoformat()) == ("scheduled", pendulum.parse(logical_date).in_timezone("UTC").isoformat())
+    assert dates.run_id == f"scheduled__{dates.logical_date.isoformat()}"
+    assert dates.data_interval.end == pendulum.parse(due) or name.startswith("events")
