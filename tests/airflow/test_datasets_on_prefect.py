@@ -115,6 +115,10 @@ def _deployment(dag_id: str) -> Any:
         ('"*/10 6-18 * * 1-5"', {"cron": "*/10 6-18 * * 1-5", "timezone": "Europe/Prague"}),
         ('CronTriggerTimetable("0 3 * * *", timezone="America/New_York")', {"cron": "0 3 * * *", "timezone": "America/New_York"}),
         ("datetime.timedelta(hours=6)", {"interval": 21600.0, "timezone": "Europe/Prague"}),
+        (
+            "EventsTimetable([pendulum.datetime(2030, 5, 1, 8, tz='UTC'), pendulum.datetime(2030, 1, 2, tz='Europe/Prague')])",
+            {"rrule": "DTSTART:20300101T230000Z\nRDATE:20300101T230000Z,20300501T080000Z"},
+        ),
     ],
 )
 def test_deploy_gives_the_deployment_the_dags_schedule(
@@ -129,6 +133,7 @@ def test_deploy_gives_the_deployment_the_dags_schedule(
         import pendulum
         from airflow import DAG
         from airflow.operators.empty import EmptyOperator
+        from airflow.timetables.events import EventsTimetable
         from airflow.timetables.trigger import CronTriggerTimetable
 
         with DAG("{dag_id}", schedule={schedule}, start_date=pendulum.datetime(2024, 1, 1, tz="Europe/Prague")) as dag:

@@ -227,6 +227,12 @@ class _DatasetBooleanCondition(BaseDataset):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(map(str, self.objects))})"
 
+    def _flattened(self, kind: type[_DatasetBooleanCondition], other: Any) -> Any:
+        """``X op (Y op Z)`` as ``X op Y op Z``, as Airflow builds it."""
+        if not isinstance(other, BaseDataset):
+            return NotImplemented
+        return kind(*self.objects, other)
+
 
 class DatasetAny(_DatasetBooleanCondition):
     """Any one of the expressions (``a | b``)."""
@@ -235,9 +241,7 @@ class DatasetAny(_DatasetBooleanCondition):
     word = "any"
 
     def __or__(self, other: BaseDataset) -> BaseDataset:
-        if not isinstance(other, BaseDataset):
-            return NotImplemented
-        return DatasetAny(*self.objects, other)  # X | (Y | Z) is X | Y | Z
+        return self._flattened(DatasetAny, other)
 
 
 class _DatasetAliasCondition(DatasetAny):
@@ -264,6 +268,4 @@ class DatasetAll(_DatasetBooleanCondition):
     word = "all"
 
     def __and__(self, other: BaseDataset) -> BaseDataset:
-        if not isinstance(other, BaseDataset):
-            return NotImplemented
-        return DatasetAll(*self.objects, other)  # X & (Y & Z) is X & Y & Z
+        return self._flattened(DatasetAll, other)
