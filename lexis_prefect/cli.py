@@ -379,6 +379,29 @@ def airflow_test(
     raise typer.Exit(0 if result.state == "success" else 1)
 
 
+@airflow_app.command("deploy")
+def airflow_deploy(
+    dag_file: Annotated[str, typer.Argument(help="An Airflow DAG file (.py) under the current folder.")],
+    name: Annotated[str, typer.Option("--name", help="The deployment's name.")],
+    pool: Annotated[Optional[str], typer.Option("--pool", help="The work pool its runs go to.")] = None,
+    dag_id: Annotated[Optional[str], typer.Option("--dag-id", help="The DAG to deploy when the file holds several.")] = None,
+    no_schedule: Annotated[bool, typer.Option("--no-schedule", help="Deploy without the DAG's schedule and dataset triggers.")] = False,
+) -> None:
+    """Create or update the DAG's deployment with the DAG's own schedule, or its trigger on dataset events."""
+    from lexis_prefect.airflow.loader import load_dag
+    from lexis_prefect.airflow.scheduling.deploy import dag_deployment
+    from lexis_prefect.airflow.scheduling.triggers import UnsupportedSchedule
+
+    dag = _loaded(load_dag, dag_file, dag_id)
+    try:
+        deployment = dag_deployment(dag, name, work_pool_name=pool, with_schedule=not no_schedule)
+    except UnsupportedSchedule as exc:
+        _bad_input(f"{exc}\n(use --no-schedule)")
+    deployment_id = deployment.apply()
+    what = [repr(s.schedule) for s in deployment.schedules or []] + [t.name for t in deployment.triggers]
+    typer.echo(f"deployment {dag.name}/{name} ({deployment_id}): {'; '.join(what) or 'no schedule'}")
+
+
 @airflow_app.command("list")
 def airflow_list(
     dag_file: Annotated[str, typer.Argument(help="An Airflow DAG file (.py).")],

@@ -83,6 +83,13 @@ FAIL_STOP_RULES = (TriggerRule.ALL_SUCCESS, TriggerRule.ALL_DONE_SETUP_SUCCESS)
 MAX_RETRY_DELAY = 24 * 60 * 60  # Airflow's [core] max_retry_delay cap, seconds
 
 
+def _as_list(value: Any) -> list[Any]:
+    """``inlets`` / ``outlets`` as Airflow stores them: a list is kept, one object wrapped, none empty."""
+    if not value:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
 def _as_timedelta(value: timedelta | float | int, name: str) -> timedelta:
     if isinstance(value, timedelta):
         return value
@@ -223,6 +230,9 @@ class BaseOperator(DependencyMixin, SetupTeardownMixin):
         self._post_execute_hook = post_execute
         for name, default in {**ACCEPTED, **IGNORED_WITH_WARNING}.items():
             setattr(self, name, kwargs.get(name, default))
+        # Lineage: Airflow keeps a list (one object is wrapped); datasets among them emit events
+        self.inlets = _as_list(self.inlets)
+        self.outlets = _as_list(self.outlets)
         if dag is not None and not _airflow_from_mapped:
             self.dag = dag
 

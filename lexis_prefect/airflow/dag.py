@@ -35,6 +35,8 @@ from lexis_prefect.airflow.exceptions import (
     UnsupportedArgument,
 )
 from lexis_prefect.airflow.params import NOTSET, ParamsDict
+from lexis_prefect.airflow.scheduling.schedule import check_schedule_params, resolve_schedule, validate_schedule
+from lexis_prefect.airflow.scheduling.tz import dag_timezone
 from lexis_prefect.airflow.task_group import TaskGroup
 from lexis_prefect.models.schema import inline_refs
 
@@ -56,8 +58,9 @@ class DAG(Flow):
     """An Airflow 2.10 DAG, built at import, run as a Prefect flow (one task run per Airflow task).
 
     Arguments that only matter to Airflow's scheduler or web server (``catchup``,
-    ``access_control``, ``max_active_runs``...) are accepted and kept; ``schedule`` is kept for
-    the deployment (``prefect.yaml`` decides the Prefect schedule). ``dagrun_timeout`` becomes
+    ``access_control``, ``max_active_runs``...) are accepted and kept; ``schedule`` becomes
+    Airflow's ``timetable`` (:mod:`lexis_prefect.airflow.scheduling`), which gives a run its data
+    interval and the deployment its schedule or dataset trigger. ``dagrun_timeout`` becomes
     the flow's timeout; ``on_success_callback``/``on_failure_callback`` run at the end of a run.
     """
 
@@ -113,8 +116,20 @@ class DAG(Flow):
         params = dict((params or {}).items())  # a ParamsDict's items are its Params
         params.update(self.default_args.pop("params", None) or {})
         self.params = ParamsDict(params)
-        self.schedule = self._schedule(schedule, schedule_interval, timetable)
         self.start_date, self.end_date = start_date, end_date
+        self.timezone = dag_timezone(start_date, self.default_args)
+        settled = resolve_schedule(
+            schedule=schedule,
+            schedule_interval=schedule_interval,
+            timetable=timetable,
+            not_set=NOTSET,
+            timezone=self.timezone,
+            has_start_date=bool(start_date or "start_date" in self.default_args),
+            max_active_runs=max_active_runs,
+        )
+        #: Airflow's timetable, and what ``schedule`` was (``schedule_interval``, kept for compatibility)
+        self.timetable, self.schedule_interval = settled.timetable, settled.schedule_interval
+        check_schedule_params(self)
         self.template_searchpath = [template_searchpath] if isinstance(template_searchpath, str) else list(template_searchpath or [])
         self.template_undefined = template_undefined
         self.user_defined_macros = user_defined_macros
@@ -145,32 +160,13 @@ class DAG(Flow):
             fn=self._flow_function(),
             name=dag_id,
             description=description or doc_md,
-            flow_run_name=_manual_run_id,
+            flow_run_name=lambda: _manual_run_id(self),
             task_runner=ThreadPoolTaskRunner(max_workers=max_active_tasks),
             timeout_seconds=dagrun_timeout.total_seconds() if dagrun_timeout else None,
             log_prints=True,
             validate_parameters=True,
         )
         self.description = description
-
-    @staticmethod
-    def _schedule(schedule: Any, schedule_interval: Any, timetable: Any) -> Any:
-        given = [a for a in (schedule, schedule_interval, timetable) if a is not NOTSET and a]
-        if len(given) > 1:  # Airflow's at_most_one: only truthy values count
-            raise ValueError(
-                "At most one allowed for args 'schedule_interval', 'timetable', and 'schedule': "
-                f"{dict(schedule=schedule, schedule_interval=schedule_interval, timetable=timetable)}"
-            )
-        if schedule_interval is not NOTSET:
-            warnings.warn(
-                "Param `schedule_interval` is deprecated and will be removed in a future release. "
-                "Please use `schedule` instead. ",
-                RemovedInAirflow3Warning,
-                stacklevel=3,
-            )
-        if timetable is not None:
-            raise UnsupportedArgument("DAG(timetable=...) is not supported by lexis-prefect: use schedule= (a cron string)")
-        return given[0] if given else None
 
     # -- the flow ---------------------------------------------------------------------------
     def _flow_function(self) -> Callable[..., Any]:
@@ -322,6 +318,14 @@ class DAG(Flow):
             self.check_cycle()
             self.sync_parameters()
 
+    def validate(self) -> None:
+        """Airflow's checks of a loaded DAG (its DagBag and ``dag.test`` make them, in this order):
+        the schedule and params, then setup/teardown."""
+        from lexis_prefect.airflow.setup_teardown import validate_setup_teardown
+
+        validate_schedule(self)
+        validate_setup_teardown(self)
+
     def test(self, execution_date: datetime | None = None, run_conf: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
         """Run the DAG once, here, on Prefect; returns a :class:`~lexis_prefect.airflow.runner.DagRunResult`."""
         if kwargs:
@@ -331,12 +335,11 @@ class DAG(Flow):
     def _test(self, run_conf: Mapping[str, Any] | None, logical_date: datetime | None) -> Any:
         """``test()`` once its arguments are read (they differ between Airflow majors)."""
         from lexis_prefect.airflow.runner import test_dag
-        from lexis_prefect.airflow.setup_teardown import validate_setup_teardown
         from lexis_prefect.local_server import reuse_running_server
 
         self.sync_parameters()
         self.check_cycle()
-        validate_setup_teardown(self)  # Airflow's dag.validate(), before any run
+        self.validate()
         conf = dict(run_conf or {})
         self.resolve_params(conf)  # a bad conf is refused before anything starts (no run, no setup)
         with contextlib.ExitStack() as stack:
@@ -377,8 +380,10 @@ def _secret_annotation(name: str, schema: Mapping[str, Any]) -> Any:
     return Annotated[Union[pydantic.SecretStr, Secret], pydantic.WithJsonSchema(reference)]
 
 
-def _manual_run_id() -> str:
-    """Airflow's id for a manual run, ``manual__<ISO time>``, used as the Prefect flow run name.
+def _manual_run_id(dag: DAG | None = None) -> str:
+    """Airflow's run id, used as the Prefect flow run name: ``manual__<ISO time>``, or
+    ``scheduled__<logical date>`` for a run of the deployment's schedule (see
+    :mod:`lexis_prefect.airflow.scheduling.runs`).
 
     A run resumed after it suspended (``lexis_prefect.hpc.suspend``) keeps the one it had, and so
     its ``run_id`` and logical date; ``dag.test(execution_date=...)`` names it by that date."""
@@ -388,11 +393,15 @@ def _manual_run_id() -> str:
     from prefect.runtime import flow_run
 
     from lexis_prefect.airflow.runner import _test_run
+    from lexis_prefect.airflow.scheduling.runs import RUN_TYPES, current_flow_run, manual_run, run_dates_of_flow_run
 
     test_run = _test_run.get()
     if test_run is not None and test_run.logical_date is not None:  # dag.test(execution_date=...)
+        if dag is not None:
+            return manual_run(dag, test_run.logical_date).run_id
         return f"manual__{pendulum.instance(test_run.logical_date).in_tz('UTC').isoformat()}"
     current = flow_run.name
-    if isinstance(current, str) and current.startswith("manual__"):
+    if isinstance(current, str) and current.startswith(tuple(f"{kind}__" for kind in RUN_TYPES)):
         return current
-    return f"manual__{datetime.now(timezone.utc).isoformat()}"
+    dates = run_dates_of_flow_run(dag, current_flow_run()) if dag is not None else None
+    return dates.run_id if dates else f"manual__{datetime.now(timezone.utc).isoformat()}"

@@ -131,3 +131,7 @@ class UnmappableXComLengthPushed(AirflowException):
 
     def __str__(self) -> str:
         return f"unmappable return value length: {len(self.value)} > {self.max_length}"
+
+
+class AirflowTimetableInvalid(AirflowException):
+    """A DAG's timetable is misconfigured (an invalid cron expression, a non-positive delta)."""

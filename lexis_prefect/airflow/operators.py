@@ -89,19 +89,14 @@ def determine_kwargs(func: Callable[..., Any], args: Collection[Any], kwargs: Ma
     return KeywordParameters.determine(func, args, kwargs).unpacking()
 
 
-def _run_callable(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Airflow's ``ExecutionCallableRunner``: a generator function is exhausted, its return value kept."""
-    if not inspect.isgeneratorfunction(func):
-        return func(*args, **kwargs)
-    result: Any = None
+def _run_callable(func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    """Airflow's ``ExecutionCallableRunner``: a generator function is exhausted, its return value
+    kept, the ``Metadata`` it yields going to the running task's ``outlet_events``."""
+    from lexis_prefect.airflow.scheduling.events import run_callable
+    from lexis_prefect.airflow.taskinstance import _context
 
-    def _run() -> Any:
-        nonlocal result
-        result = yield from func(*args, **kwargs)
-
-    for _ in _run():  # yielded dataset metadata has nowhere to go here
-        pass
-    return result
+    context = _context.get()
+    return run_callable(func, context.get("outlet_events") if context else None, *args, **kwargs)
 
 
 #: ``AIRFLOW_CTX_*`` variables (``context_to_airflow_vars(context, in_env_var_format=True)``).

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import pendulum
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_logger
@@ -34,6 +33,7 @@ from pydantic import SecretStr
 from lexis_prefect.blocks import secret_text
 from lexis_prefect.airflow import majors
 from lexis_prefect.airflow.exceptions import AirflowFailException, AirflowSensorTimeout
+from lexis_prefect.airflow.scheduling.runs import current_flow_run, manual_run, run_dates_of_flow_run
 from lexis_prefect.airflow.setup_teardown import decide_task, effective_leaves, indirect_setups
 from lexis_prefect.airflow.taskinstance import DagRun, TaskInstance
 from lexis_prefect.airflow.trigger_rule import Decision
@@ -226,11 +226,15 @@ def run_dag_flow(dag: DAG, given: Mapping[str, Any]) -> State:
     name = flow_run.get_name()
     if majors.is_airflow3(dag):
         run_id, logical_date = majors.run_identity(name, test_run.logical_date if test_run else None)
+        dag_run = DagRun(dag, run_id, conf, logical_date)
     else:
-        logical_date = (test_run and test_run.logical_date) or _date_of(name) or flow_run.get_scheduled_start_time()
-        logical_date = pendulum.instance(logical_date)
-        run_id = f"manual__{logical_date.isoformat()}"
-    dag_run = DagRun(dag, run_id, conf, logical_date)
+        if test_run and test_run.logical_date:  # dag.test(execution_date=...)
+            dates = manual_run(dag, test_run.logical_date)
+        else:  # a scheduled or dataset-triggered deployment run, else a manual one
+            run_after = _date_of(name) or flow_run.get_scheduled_start_time()
+            dates = run_dates_of_flow_run(dag, current_flow_run()) or manual_run(dag, run_after, external_trigger=not test_run)
+        dag_run = DagRun(dag, dates.run_id, conf, dates.logical_date)
+        dag_run.set_dates(dates)
     scheduler = _scheduler_for(dag)(dag, dag_run)
     states = scheduler.run()
     failed_leaves = [t.task_id for t in effective_leaves(dag) if _any_failed(states[t.task_id])]

@@ -29,6 +29,8 @@ from lexis_prefect.airflow.exceptions import (
     AirflowSkipException,
     AirflowTaskTimeout,
 )
+from lexis_prefect.airflow.scheduling.context import schedule_context
+from lexis_prefect.airflow.scheduling.events import emit_dataset_events
 from lexis_prefect.airflow.standard.connections import ConnectionAccessor
 from lexis_prefect.airflow.standard.variables import VariableAccessor
 from lexis_prefect.airflow.templating import FILTERS, macros
@@ -174,9 +176,16 @@ class DagRun:
         self.logical_date = self.execution_date = pendulum.instance(logical_date) if logical_date else None
         self.start_date = self.logical_date or pendulum.now("UTC")
         self.data_interval_start = self.data_interval_end = self.logical_date
+        self.run_dates: Any = None  # lexis_prefect.airflow.scheduling.runs.RunDates, once known
         self.xcoms = XComStore()
         self.task_instances: dict[str, TaskInstance] = {}
         self.state = "running"
+
+    def set_dates(self, dates: Any) -> None:
+        """The run's type, data interval and neighbours as its timetable gives them."""
+        self.run_dates = dates
+        self.run_type, self.external_trigger = dates.run_type, dates.external_trigger
+        self.data_interval_start, self.data_interval_end = dates.data_interval
 
     @functools.cached_property
     def jinja_env(self) -> Any:
@@ -277,7 +286,7 @@ class TaskInstance:
         ds = date.strftime("%Y-%m-%d")
         ds_nodash = ds.replace("-", "")
         ts = date.isoformat()
-        return {
+        context = {
             "dag": task.dag,
             "dag_run": run,
             "data_interval_start": run.data_interval_start,
@@ -325,6 +334,8 @@ class TaskInstance:
             "outlet_events": {},
             "triggering_dataset_events": {},
         }
+        context.update(schedule_context(run, task))
+        return context
 
     # -- execution --------------------------------------------------------------------------
     def resolve_params(self) -> dict[str, Any]:
@@ -382,6 +393,8 @@ class TaskInstance:
             _context.reset(token)
         # Airflow 2.10 runs the success callbacks after a skip too (its _run_raw_task goes on)
         _call_all(task.on_success_callback, context, task)
+        if self.state == "success":  # then its outlets' dataset events, as Airflow registers them
+            emit_dataset_events(self, context)
         return self.state
 
     def call_execute(self, task: BaseOperator, context: dict[str, Any]) -> Any:

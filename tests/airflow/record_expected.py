@@ -11,7 +11,10 @@ The Airflow major of the interpreter picks the directories: Airflow 2.10.5 recor
 
 Each DAG file defines one module-level ``dag`` and may define ``CASES`` (a list of run confs, default
 ``[None]``) and ``TEST_KWARGS`` (more keyword arguments of every case's ``dag.test``, e.g. Airflow 3's
-``logical_date``). A file named ``discovery_*`` binds no DAG to a name: it is loaded with Airflow's own
+``logical_date``, or ``execution_date`` for the data interval and the dates the templates see),
+``RECORD_XCOMS`` (task ids whose return values are recorded as ``"xcoms"``) and ``SYNC_TO_DB`` (write
+the DAG to the metadata DB first, as Airflow's DAG processor does, so that its datasets exist and
+their events are recorded). A file named ``discovery_*`` binds no DAG to a name: it is loaded with Airflow's own
 ``DagBag`` (auto-registration), which must find exactly one DAG, and the ids it found are recorded
 as ``found``. Every case runs ``dag.test(run_conf=conf)`` in a fresh interpreter of its own, against a
 throwaway metadata DB (``AIRFLOW_HOME`` in a temp dir unless already set), and the result is written as::
@@ -117,6 +120,8 @@ def _run_case(dag_file: Path, index: int, out: Path) -> None:
         dag = module.dag
     cases = getattr(module, "CASES", [None])
     conf = cases[index]
+    if getattr(module, "SYNC_TO_DB", False):
+        dag.sync_to_db()  # as the DAG processor would: its datasets exist, so their events are recorded
     try:
         run = dag.test(run_conf=conf, use_executor=dag_file.stem in USE_EXECUTOR, **getattr(module, "TEST_KWARGS", {}))
     except ParamValidationError as exc:
@@ -124,6 +129,8 @@ def _run_case(dag_file: Path, index: int, out: Path) -> None:
     else:
         case = {"conf": conf, "state": _value(run.state), "tasks": _task_states(run.get_task_instances())}
         case.update(_run_facts(run))
+        if hasattr(module, "RECORD_XCOMS"):
+            case["xcoms"] = {task_id: _return_value(run, task_id) for task_id in module.RECORD_XCOMS}
     result = {"dag_id": dag.dag_id, "n_cases": len(cases), "case": case}
     if found is not None:
         result["found"] = found
@@ -135,6 +142,13 @@ def _run_facts(run) -> dict:
     if _major() < 3:
         return {}
     return {"logical_date_set": run.logical_date is not None, "run_id_prefix": run.run_id.split("__")[0]}
+
+
+def _return_value(run, task_id: str):
+    """A task's return value in the finished run (what the templates and the context gave it)."""
+    from airflow.models.xcom import XCom
+
+    return XCom.get_one(run_id=run.run_id, dag_id=run.dag_id, task_id=task_id, key="return_value")
 
 
 def _record_case(dag_file: Path, index: int) -> dict | None:

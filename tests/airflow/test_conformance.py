@@ -120,3 +120,5 @@ def test_conformance(major: int, stem: str, expected: dict, case: dict, isolated
     if "logical_date_set" in case:  # Airflow 3 runs record what they say about themselves
         assert (result.logical_date is not None) == case["logical_date_set"]
         assert result.run_id.split("__")[0] == case["run_id_prefix"]
+    for task_id, value in case.get("xcoms", {}).items():
+        assert result.xcom_pull(task_id) == value, f"{task_id}'s return value differs from Airflow {release}'s"

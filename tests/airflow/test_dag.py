@@ -521,7 +521,7 @@ def test_xcom_arg_in_a_template_field_makes_an_edge() -> None:
 def test_schedule_interval_none_warns() -> None:
     with pytest.warns(RemovedInAirflow3Warning, match="Param `schedule_interval` is deprecated"):
         dag = DAG("si_none", schedule_interval=None)
-    assert dag.schedule is None
+    assert dag.schedule_interval is None and dag.timetable.summary == "None"
 
 
 def test_schedule_and_schedule_interval_both_set_raise() -> None:

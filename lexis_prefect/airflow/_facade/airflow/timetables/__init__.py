@@ -1,0 +1,2 @@
+"""``airflow.timetables`` (lexis-prefect shim facade): ``base``, ``interval``, ``trigger``,
+``simple``, ``events``, ``datasets``."""
