@@ -117,7 +117,7 @@ class MappedTaskInstance(TaskInstance):
         self.map_index = map_index
         self.expanded_ti_count = count
         self.rendered_map_index: str | None = None
-        self._context: dict[str, Any] | None = None
+        self._ran_with: dict[str, Any] | None = None  # the context of the last try
         self._group = closest_mapped_group(task.task_group)
 
     def get_relevant_upstream_map_indexes(self, upstream: BaseOperator) -> int | None:
@@ -126,8 +126,8 @@ class MappedTaskInstance(TaskInstance):
         return None
 
     def get_template_context(self, task: BaseOperator | None = None) -> dict[str, Any]:
-        self._context = super().get_template_context(task)
-        return self._context
+        self._ran_with = super().get_template_context(task)
+        return self._ran_with
 
     def run(self) -> str:
         """The try, then ``map_index_template`` rendered with the context the task ran with
@@ -144,7 +144,7 @@ class MappedTaskInstance(TaskInstance):
         return state
 
     def _render_map_index(self) -> None:
-        context = self._context
+        context = self._ran_with
         template = context.get("map_index_template") if context else None
         if template is not None:
             self.rendered_map_index = self.dag_run.jinja_env.from_string(template).render(context)
