@@ -175,6 +175,7 @@ class Airflow3DAG(DAG):
             fail_stop=fail_fast,
             dag_display_name=dag_display_name,
         )
+        self.schedule = schedule  # Airflow 3 keeps the argument as given (2.10 has no such attribute)
         self.fail_fast = fail_fast
         self.allowed_run_types = allowed_run_types
         self.disable_bundle_versioning = disable_bundle_versioning
