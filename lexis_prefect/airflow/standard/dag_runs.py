@@ -59,6 +59,8 @@ def dag_run_state(flow_run: Any) -> str:
 
 def _task_state(task_run: Any) -> str:
     state = task_run.state
+    if state is None:  # created, its first state not written yet
+        return "scheduled"
     kind = getattr(state.type, "value", str(state.type))
     if kind == "COMPLETED":
         return "skipped" if state.name == "Skipped" else "success"
