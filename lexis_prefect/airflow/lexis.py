@@ -175,8 +175,16 @@ class HpcJobStepOperator(BaseOperator):
     async def execute(self, context: Any) -> dict[str, Any]:
         from lexis_prefect.hpc import build_hpc_job_step as native_step
 
-        result = await native_step(self.job(), _keeper_id(), group_id=self.group_id)
+        result = await native_step(self.job(), _keeper_id(), group_id=self.step_id(context["ti"].map_index))
         return result.model_dump(mode="json")
+
+    def step_id(self, map_index: int = -1) -> str:
+        """The native step's ``group_id``, which names its tasks and, with the run, its HEAppE job:
+        the group's full id, and in a mapped task group its map index too, so that each index has a
+        job of its own (one shared name would make every index re-attach to the first one's job)."""
+        suffix = f".{HPC_JOB_TASK_ID}"
+        group = self.task_id.removesuffix(suffix) if self.task_id.endswith(suffix) else self.group_id
+        return f"{group}[{map_index}]" if map_index >= 0 else group
 
 
 def build_hpc_job_step(

@@ -43,7 +43,11 @@ DEPLOYMENTS = {
     "lexis_hpc_chain/chain",
     "lexis_hpc_fanout/fanout",
     "lexis_hpc_two_jobs/dag",
+    "lexis_hpc_sweep/sweep-dag",
 }
+SWEEP_VALUES = ["0.5", "2"]
+#: The HEAppE job name each run of `finished` gives its (first) job.
+JOB_NAMES = {"native": "deployed native", "seed-dag": "deployed seed dag", "sweep-dag": "deployed sweep 0.5"}
 OUTPUT = Path(os.environ.get("LEXIS_PREFECT_TEST_OUTPUT") or REPO / "test-output")
 
 
@@ -133,14 +137,20 @@ def state_times(stack: Stack, run_id: str) -> dict[str, float]:
     return {name: times[name] for name in ("Pending", "Running") if name in times}
 
 
-def task_states(stack: Stack, run_id: str) -> dict[str, str]:
-    async def read(client: PrefectClient, ids: list[UUID]) -> dict[str, str]:
+def task_run_states(stack: Stack, run_id: str) -> list[tuple[str, str]]:
+    """(name, state) of every task run of the run and its subflows, repeated names included."""
+
+    async def read(client: PrefectClient, ids: list[UUID]) -> list[tuple[str, str]]:
         runs = await client.read_task_runs(
             task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=ids))
         )
-        return {r.name: r.state.name for r in runs}
+        return [(r.name, r.state.name) for r in runs]
 
     return stack.api(read, run_tree(stack, run_id))
+
+
+def task_states(stack: Stack, run_id: str) -> dict[str, str]:
+    return dict(task_run_states(stack, run_id))
 
 
 def access_token(stack: Stack) -> str:
@@ -153,10 +163,12 @@ def access_token(stack: Stack) -> str:
 
 @pytest.fixture(scope="session")
 def finished(stack: Stack) -> dict[str, dict[str, Any]]:
-    """The native flow and the seed DAG, each run once with `prefect deployment run`, to the end."""
+    """The native flow, the seed DAG and the sweep DAG, each run once with `prefect deployment run`,
+    to the end (at once: the sweep's two jobs and the others' wait together)."""
     runs = {
         "native": ("lexis_hpc_simple/native", ["--param", f"job1={dumps(job_named('deployed native'))}"]),
         "seed-dag": ("lexis_hpc_simple/seed-dag", ["--params", dumps({"job1": job_named("deployed seed dag")})]),
+        "sweep-dag": ("lexis_hpc_sweep/sweep-dag", ["--params", dumps({"job": job_named("deployed sweep"), "values": SWEEP_VALUES})]),
     }
     started: dict[str, dict[str, Any]] = {}
     for key, (deployment, params) in runs.items():
@@ -165,8 +177,7 @@ def finished(stack: Stack) -> dict[str, dict[str, Any]]:
         started[key] = {"deployment": deployment, "run_id": run_id_of(output), "t0": t0}
     for key, run in started.items():
         ended = wait_for(lambda: final(stack, run["run_id"]), 300, f"{key} to end", stack)
-        job_name = "deployed native" if key == "native" else "deployed seed dag"
-        job = sandbox_job(stack, job_name)
+        job = sandbox_job(stack, JOB_NAMES[key])
         run.update(
             state=ended.state.type.value,
             job=job,
@@ -206,11 +217,26 @@ def test_the_parameter_schema_is_the_full_job_schema(stack: Stack, name: str):
     assert schema["properties"]["access_token"]["block_type_slug"] == "secret"
 
 
-@pytest.mark.parametrize("key", ["native", "seed-dag"])
+@pytest.mark.parametrize("key", ["native", "seed-dag", "sweep-dag"])
 def test_deployment_runs_complete_with_their_hpc_job(stack: Stack, finished: dict, key: str):
     run = finished[key]
     assert run["state"] == "COMPLETED", f"{run}\n{stack.logs()}"
     assert run["job"] is not None and run["job"]["state"] == JobState.Finished, run["job"]
+
+
+def test_the_sweep_dag_runs_one_job_and_one_output_per_value(stack: Stack, finished: dict):
+    run = finished["sweep-dag"]
+    jobs = [sandbox_job(stack, f"deployed sweep {value}") for value in SWEEP_VALUES]
+    assert all(job and job["state"] == JobState.Finished for job in jobs), jobs
+    assert len({job["id"] for job in jobs}) == len(SWEEP_VALUES)
+    # a run that suspended and resumed has earlier task runs of the same names: one must complete
+    completed = {name for name, state in task_run_states(stack, run["run_id"]) if state == "Completed"}
+    assert {"sweep.point.hpc_job[0]", "sweep.point.hpc_job[1]"} <= completed, completed
+    outputs = {name for name in completed if name.startswith("sweep.point[") and ".stage_output[" in name}
+    assert outputs == {"sweep.point[0].stage_output[0]", "sweep.point[1].stage_output[0]"}, completed
+    lines = "\n".join(log_lines(stack, run["run_id"]))
+    for value in SWEEP_VALUES:
+        assert f"TestTemplate started with input_param={value}" in lines
 
 
 @pytest.mark.parametrize("key", ["native", "seed-dag"])

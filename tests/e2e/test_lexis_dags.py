@@ -3,6 +3,7 @@
 - the seed file is the seed, byte for byte, and runs to success by its ``dag.test()`` footer,
   by ``lexis-prefect airflow test`` and by ``dag.test()`` in this process;
 - the two-jobs DAG runs both jobs, the second failing over from Barbora to Karolina;
+- the sweep DAG runs one job per value through a mapped task group;
 - a failing HPC job, a token that expires mid-job, a bad conf, a token that native rendering
   turns into an int, and SIGTERM (cancellation) each end as documented;
 - the user's access token appears nowhere in what the Prefect API stores of a run.
@@ -242,6 +243,35 @@ def test_two_jobs_dag_fails_over_to_karolina(lexis_env):
     assert second["location"] == "Karolina"
     new = [j for j in sandbox.jobs() if j["id"] not in before]
     assert sorted(j["location"] for j in new) == ["Karolina", "Karolina"], "no job was created at Barbora"
+
+
+SWEEP_DAG = REPO / "flows" / "dags" / "lexis_hpc_sweep.py"
+
+
+def test_sweep_dag_runs_one_job_per_value(lexis_env):
+    """Mapping fans out one HEAppE job per value, each with its own name, input and output dataset
+    (a map index re-attaching to another index's job would show as fewer jobs or a wrong result)."""
+    sandbox = lexis_env
+    values = ["0.1", "0.2", "0.4"]
+    before = job_ids(sandbox)
+    _, result, _ = run_in_process(SWEEP_DAG, {"access_token": demo_token(sandbox).get_secret_value(), "values": values})
+    assert result.state == "success"
+    assert result.tasks["sweep.point.hpc_job"] == ["success"] * 3
+    jobs = result.xcom_pull("sweep.point.hpc_job")
+    assert [job["state"] for job in jobs] == ["Finished"] * 3
+    new = {j["id"]: j for j in sandbox.jobs() if j["id"] not in before}
+    assert sorted(new) == sorted(job["job_id"] for job in jobs)
+    for value, job in zip(values, jobs):
+        assert new[job["job_id"]]["name"].startswith(run_job_name(f"Sweep {value}", "", "")[:-10])
+        assert sandbox.dataset_files(job["output_dataset_ids"][0])["results/result.txt"] == f"result for {value}\n"
+
+
+def test_sweep_dag_refuses_an_empty_sweep_naming_the_param(lexis_env):
+    sandbox = lexis_env
+    before = job_ids(sandbox)
+    with pytest.raises(Exception, match="values"):
+        run_in_process(SWEEP_DAG, {"access_token": demo_token(sandbox).get_secret_value(), "values": []})
+    assert job_ids(sandbox) == before
 
 
 # -- 4. a failing HPC job -------------------------------------------------------------------------
