@@ -15,6 +15,7 @@ from croniter import croniter
 from dateutil.relativedelta import relativedelta
 
 from lexis_prefect.airflow.exceptions import RemovedInAirflow3Warning
+from lexis_prefect.airflow.scheduling.cron import cron_presets
 from lexis_prefect.airflow.standard import timezone
 
 __all__ = [
@@ -28,14 +29,6 @@ __all__ = [
     "scale_time_units",
 ]
 
-cron_presets: dict[str, str] = {
-    "@hourly": "0 * * * *",
-    "@daily": "0 0 * * *",
-    "@weekly": "0 0 * * 0",
-    "@monthly": "0 0 1 * *",
-    "@quarterly": "0 0 1 */3 *",
-    "@yearly": "0 0 1 1 *",
-}
 
 
 def date_range(
