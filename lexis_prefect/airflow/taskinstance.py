@@ -17,7 +17,8 @@ import functools
 import inspect
 import threading
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import date as _date
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pendulum
@@ -286,6 +287,8 @@ class TaskInstance:
         ds = date.strftime("%Y-%m-%d")
         ds_nodash = ds.replace("-", "")
         ts = date.isoformat()
+        day = _date(date.year, date.month, date.day)
+        tomorrow, yesterday = ((day + timedelta(days=n)).strftime("%Y-%m-%d") for n in (1, -1))
         context = {
             "dag": task.dag,
             "dag_run": run,
@@ -323,10 +326,12 @@ class TaskInstance:
             "ts": ts,
             "ts_nodash": FILTERS["ts_nodash"](date),
             "ts_nodash_with_tz": FILTERS["ts_nodash_with_tz"](date),
-            "tomorrow_ds": macros.ds_add(ds, 1),
-            "tomorrow_ds_nodash": macros.ds_add(ds, 1).replace("-", ""),
-            "yesterday_ds": macros.ds_add(ds, -1),
-            "yesterday_ds_nodash": macros.ds_add(ds, -1).replace("-", ""),
+            # macros.ds_add(ds, +-1), as Airflow computes them, without its strptime: that holds a
+            # process-wide lock, which a 1,000-index mapped task's threads queue on
+            "tomorrow_ds": tomorrow,
+            "tomorrow_ds_nodash": tomorrow.replace("-", ""),
+            "yesterday_ds": yesterday,
+            "yesterday_ds_nodash": yesterday.replace("-", ""),
             "var": {"json": VariableAccessor(True), "value": VariableAccessor(False)},
             "conf": AirflowConfig(),
             "conn": ConnectionAccessor(),
