@@ -115,6 +115,24 @@ def watch(
 
 
 @app.command()
+def api(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    credentials_block: Annotated[
+        Optional[str],  # noqa: UP007
+        typer.Option("--credentials", help="LexisCredentials block: the AAI that checks tokens (default: LEXIS_CREDENTIALS_BLOCK, else LEXIS_*)."),
+    ] = None,
+    token_cache_seconds: Annotated[float, typer.Option(help="Seconds a token check is reused.")] = 60.0,
+) -> None:
+    """Serve Airflow 2.10's REST API v1 (/api/v1) over the Prefect server of PREFECT_API_URL, for Py4Lexis and the LEXIS portal."""
+    from lexis_prefect.api import ApiConfig, serve
+
+    if token_cache_seconds < 0:
+        _bad_input("--token-cache-seconds must be >= 0")
+    serve(host, port, ApiConfig(credentials_block=credentials_block, token_cache_seconds=token_cache_seconds))
+
+
+@app.command()
 def sandbox(
     host: Annotated[str, typer.Option(help="Address to listen on; keep it on loopback.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port; 0 picks a free one.")] = 8765,
