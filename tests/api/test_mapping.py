@@ -1,0 +1,56 @@
+"""Prefect -> Airflow states, and task run names -> task ids and map indexes."""
+
+from __future__ import annotations
+
+import pytest
+from prefect.client.schemas.objects import StateType
+from prefect.states import State
+
+from lexis_prefect.api.states import DAG_RUN_STATES, dag_run_state, prefect_types_of, task_state
+from lexis_prefect.api.task_instances import split_name
+
+AIRFLOW_DAG_STATES = {"queued", "running", "success", "failed"}  # v1.yaml, components/schemas/DagState
+
+
+def test_every_prefect_state_type_has_an_airflow_dag_run_state():
+    assert set(DAG_RUN_STATES) == set(StateType)
+    assert set(DAG_RUN_STATES.values()) == AIRFLOW_DAG_STATES
+    assert dag_run_state(None) == "queued"
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "dag_run", "task"),
+    [
+        (StateType.SCHEDULED, "Scheduled", "queued", "scheduled"),
+        (StateType.SCHEDULED, "Late", "queued", "scheduled"),
+        (StateType.SCHEDULED, "AwaitingRetry", "queued", "up_for_retry"),
+        (StateType.PENDING, "Pending", "queued", "queued"),
+        (StateType.RUNNING, "Running", "running", "running"),
+        (StateType.PAUSED, "Suspended", "running", "deferred"),
+        (StateType.COMPLETED, "Completed", "success", "success"),
+        (StateType.COMPLETED, "Skipped", "success", "skipped"),
+        (StateType.FAILED, "UpstreamFailed", "failed", "upstream_failed"),
+        (StateType.FAILED, "Failed", "failed", "failed"),
+        (StateType.CRASHED, "Crashed", "failed", "failed"),
+        (StateType.CANCELLING, "Cancelling", "failed", "failed"),
+        (StateType.CANCELLED, "Cancelled", "failed", "failed"),
+    ],
+)
+def test_state_tables(kind: StateType, name: str, dag_run: str, task: str):
+    state = State(type=kind, name=name)
+    assert dag_run_state(state) == dag_run
+    assert task_state(state) == task
+
+
+def test_an_airflow_state_filter_reads_as_prefect_types():
+    assert prefect_types_of(["queued"]) == {StateType.SCHEDULED, StateType.PENDING}
+    assert task_state(None) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("stage_in", ("stage_in", -1)), ("compute[0]", ("compute", 0)), ("compute[12]", ("compute", 12)),
+     ("odd[x]", ("odd[x]", -1))],
+)
+def test_task_run_names_split_into_task_id_and_map_index(name: str, expected: tuple[str, int]):
+    assert split_name(name) == expected
