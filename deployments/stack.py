@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Start and stop a local Prefect stack (optional PostgreSQL, server, process work pool, worker, watcher) by PID.
+"""Start and stop a local Prefect stack (optional PostgreSQL, server, process work pool, worker, watcher,
+Airflow REST API face) by PID.
 
 No Docker: every piece is a plain process of this machine, recorded in DIR/stack.json so that
 `down` can stop exactly what `up` started.
@@ -7,6 +8,7 @@ No Docker: every piece is a plain process of this machine, recorded in DIR/stack
     python deployments/stack.py up --dir DIR [--postgres] [--pool NAME] [--port N]
                                    [--base-job-template PATH] [--no-worker] [--no-watcher]
                                    [--watch-interval SECONDS] [--worker-env KEY=VALUE ...]
+                                   [--no-api] [--api-port N]
     python deployments/stack.py down --dir DIR [--purge]
     python deployments/stack.py status --dir DIR
 
@@ -14,7 +16,7 @@ No Docker: every piece is a plain process of this machine, recorded in DIR/stack
 `eval "$(python deployments/stack.py up --dir /tmp/stack)"` points the shell at the new server;
 progress goes to stderr. Everything lives under DIR: prefect-home/ (server PREFECT_HOME and its
 SQLite database), worker-home/, watcher-home/, pg/ (PostgreSQL data),
-logs/{postgres,server,worker,watcher}.log and stack.json. Running `up` again on a stopped DIR
+logs/{postgres,server,worker,watcher,api}.log and stack.json. Running `up` again on a stopped DIR
 reuses its databases.
 
 The watcher is `lexis-prefect watch --interval SECONDS` (default 10), started after the worker
@@ -22,7 +24,13 @@ with the worker's environment (`--worker-env` included) but a PREFECT_HOME of it
 the deployment runs that suspended while their HEAppE jobs run. `--no-watcher` leaves it out;
 `--no-worker` leaves out both.
 
-`down` stops the watcher, the worker, then the server, then PostgreSQL, and exits non-zero naming
+The Airflow REST API face is `lexis-prefect api --port N` (a free port unless `--api-port`), started
+last with the worker's environment and LEXIS_CREDENTIALS_BLOCK=lexis unless that is set (the block
+name prefect.yaml's deployments use; the face reads it when a request comes, so it may be saved
+after `up`). Py4Lexis and the LEXIS portal talk to its URL, `airflow_api_url` in stack.json (printed
+by `up`). `--no-api` leaves it out.
+
+`down` stops the API face, the watcher, the worker, then the server, then PostgreSQL, and exits non-zero naming
 anything that survived; it is safe to repeat. `status` prints stack.json and whether each PID is
 alive (exit 1 if any is not).
 
@@ -63,7 +71,9 @@ WORKER_TIMEOUT = 60.0
 WATCH_INTERVAL = 10.0
 WATCHER_SETTLE = 5.0
 STOP_TIMEOUT = 20.0
-MARKERS = {"server": "prefect", "worker": "prefect", "watcher": "lexis-prefect", "postgres": "postgres"}
+API_TIMEOUT = 60.0
+MARKERS = {"server": "prefect", "worker": "prefect", "watcher": "lexis-prefect", "postgres": "postgres",
+           "api": "lexis-prefect"}
 
 # Popen objects of processes started by this interpreter: kept so that `down` in the same process
 # (tests) can reap them, instead of leaving zombies and "still running" ResourceWarnings.
@@ -694,6 +704,57 @@ def _wait_watcher(proc: subprocess.Popen, log: Path, offset: int, settle: float)
         time.sleep(0.2)
 
 
+# --------------------------------------------------------------------------- Airflow REST API face
+
+
+def start_api(dir, worker_env: dict | None = None, env: dict | None = None, port: int | None = None,
+              timeout: float = API_TIMEOUT) -> dict:
+    """Start `lexis-prefect api` (Airflow's REST API v1 over the stack's server) for the stack in DIR,
+    record it in stack.json (`airflow_api_url`) and return the updated content, once /api/v1/health
+    answers 200."""
+    state = _load(dir)
+    if not state or "server" not in state.get("pids", {}):
+        raise StackError(f"no Prefect server recorded in {_paths(dir)['json']}; run `up` first")
+    if "api" in _alive_names(state):
+        raise StackError(f"an API face is already running for {dir} (PID {state['pids']['api']})")
+    port = port or _free_port()
+    if _port_in_use(port):
+        raise StackError(f"127.0.0.1:{port} is already in use")
+    paths = _paths(dir)
+    home = paths["dir"] / "api-home"
+    home.mkdir(parents=True, exist_ok=True)
+    log = paths["logs"] / "api.log"
+    url = f"http://127.0.0.1:{port}/api/v1"
+    environment = _client_env(home, state["api_url"], env, worker_env)
+    environment.setdefault("LEXIS_CREDENTIALS_BLOCK", "lexis")
+    cmd = [_lexis_prefect(), "api", "--host", "127.0.0.1", "--port", str(port)]
+    _log(f"starting the Airflow REST API face on {url}")
+    started = time.monotonic()
+    proc = _spawn(cmd, environment, log, home)
+    _stop_on_failure(proc, MARKERS["api"], _wait_api, proc, url, log, timeout)
+    _log(f"API face answering after {time.monotonic() - started:.1f} s (PID {proc.pid})")
+    _record(state, "api", proc.pid)
+    state["airflow_api_url"] = url
+    state["logs"]["api"] = str(log)
+    _save(dir, state)
+    return state
+
+
+def _wait_api(proc: subprocess.Popen, url: str, log: Path, timeout: float) -> None:
+    """Poll the face's /health (it asks the Prefect server's); fail early if the process dies."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise StackError(f"API face exited with {proc.returncode}; {log}:\n{_tail(log)}")
+        try:
+            if _http("GET", f"{url}/health", timeout=2.0)[0] == 200:
+                return
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.5)
+    raise StackError(f"API face not answering after {timeout:.0f} s; {log}:\n{_tail(log)}")
+
+
 # --------------------------------------------------------------------------- up / down / status
 
 
@@ -713,10 +774,12 @@ def _alive_names(state: dict) -> list[str]:
 
 def up(dir, postgres: bool = False, pool: str = DEFAULT_POOL, port: int | None = None,
        base_job_template: str | None = None, worker: bool = True, worker_env: dict | None = None,
-       env: dict | None = None, watcher: bool = True, watch_interval: float = WATCH_INTERVAL) -> dict:
+       env: dict | None = None, watcher: bool = True, watch_interval: float = WATCH_INTERVAL,
+       api: bool = False, api_port: int | None = None) -> dict:
     """Start the stack in DIR and return what stack.json holds. On any failure (or ^C) everything
     started so far is stopped again before the error propagates. The watcher starts only with the
-    worker (`worker=False` leaves out both)."""
+    worker (`worker=False` leaves out both). `api`: the Airflow REST API face too (on `api_port`,
+    else a free port; the command line starts it unless `--no-api`)."""
     paths = _paths(dir)
     paths["dir"].mkdir(parents=True, exist_ok=True)
     _refuse_running(paths["dir"])
@@ -732,6 +795,8 @@ def up(dir, postgres: bool = False, pool: str = DEFAULT_POOL, port: int | None =
     try:
         _start_all(paths, state, postgres, port, base_job_template, worker, worker_env, env,
                    watch_interval if watcher else None)
+        if api:
+            state.update(start_api(paths["dir"], worker_env, env, api_port))
     except BaseException:
         _log("start-up failed; stopping what was started")
         down(paths["dir"])
@@ -802,7 +867,7 @@ def down(dir, purge: bool = False) -> list[str]:
         return []
     pids, starttimes = state.get("pids", {}), state.get("starttimes", {})
     running = set(_alive_names(state))
-    for name in ("watcher", "worker", "server"):
+    for name in ("api", "watcher", "worker", "server"):
         if name in running:
             _log(f"stopping {name} (PID {pids[name]})")
             _stop_group(pids[name], MARKERS[name], starttimes.get(name))
@@ -864,6 +929,9 @@ def _parser() -> argparse.ArgumentParser:
                       help=f"seconds between the watcher's polls (default {WATCH_INTERVAL:g})")
     p_up.add_argument("--worker-env", action="append", default=[], metavar="KEY=VALUE",
                       help="extra environment for the worker, its flow runs and the watcher (repeatable)")
+    p_up.add_argument("--no-api", dest="api", action="store_false",
+                      help="no `lexis-prefect api` (the Airflow REST API face for Py4Lexis and the LEXIS portal)")
+    p_up.add_argument("--api-port", type=int, default=None, help="port of the Airflow REST API face (default: a free one)")
     p_down = sub.add_parser("down", help="stop the stack")
     p_down.add_argument("--dir", required=True, type=Path)
     p_down.add_argument("--purge", action="store_true", help="also delete PostgreSQL data kept outside DIR")
@@ -876,8 +944,10 @@ def _cmd_up(args) -> int:
     state = up(args.dir, postgres=args.postgres, pool=args.pool, port=args.port,
                base_job_template=args.base_job_template, worker=args.worker,
                worker_env=_parse_env_pairs(args.worker_env), watcher=args.watcher,
-               watch_interval=args.watch_interval)
+               watch_interval=args.watch_interval, api=args.api, api_port=args.api_port)
     print(f"export PREFECT_API_URL={shlex.quote(state['api_url'])}")
+    if state.get("airflow_api_url"):
+        print(f"# Airflow REST API (Py4Lexis, the LEXIS portal): {state['airflow_api_url']}")
     pids = " ".join(f"{k}={v}" for k, v in state["pids"].items())
     print(f"# stack up: {state['ui_url']} ({state['database']}), pool {state['pool']}, {pids}; "
           f"stop: python {shlex.quote(__file__)} down --dir {shlex.quote(str(Path(args.dir).absolute()))}")

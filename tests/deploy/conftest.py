@@ -93,9 +93,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     script = load_stack_script()
     where = tmp_path_factory.mktemp("stack")
     env = _clean_environment(where / "client-home")
-    with SandboxProcess("--job-seconds", "2") as sandbox:
+    # Two users: the Airflow REST API face's tests check that one cannot see the other's runs.
+    with SandboxProcess("--job-seconds", "2", "--user", "demo:demo", "--user", "alice:alice") as sandbox:
         sandbox.settings(queue_seconds=0.1, staging_seconds=0.1)
-        info = script.up(where, postgres=POSTGRES, env=env, worker_env=WORKER_ENV, watch_interval=1)
+        info = script.up(where, postgres=POSTGRES, env=env, worker_env=WORKER_ENV, watch_interval=1, api=True)
         try:
             env = {**env, "PREFECT_API_URL": info["api_url"], "PWD": str(REPO)}
             running = Stack(info["api_url"], info["ui_url"], sandbox, env, where, info)

@@ -77,8 +77,8 @@ def test_sqlite_stack_up_and_down_through_the_cli(tmp_path: Path) -> None:
         assert up.returncode == 0, up.stderr
         state = json.loads((stack_dir / "stack.json").read_text())
         assert f"export PREFECT_API_URL={state['api_url']}" in up.stdout.splitlines()
-        assert state["database"] == "sqlite" and set(state["pids"]) == {"server", "worker", "watcher"}
-        assert set(state["starttimes"]) == {"server", "worker", "watcher"} and state["watch_interval"] == 1
+        assert state["database"] == "sqlite" and set(state["pids"]) == {"server", "worker", "watcher", "api"}
+        assert set(state["starttimes"]) == {"server", "worker", "watcher", "api"} and state["watch_interval"] == 1
         api = state["api_url"]
 
         assert script._http("GET", f"{api}/health")[0] == 200
@@ -97,15 +97,25 @@ def test_sqlite_stack_up_and_down_through_the_cli(tmp_path: Path) -> None:
         assert state["logs"]["watcher"] == str(stack_dir.absolute() / "logs" / "watcher.log")
         assert "stack: watcher running after" in up.stderr and "watcher=" in up.stdout
 
+        face = state["airflow_api_url"]  # the Airflow REST API face, with the worker's environment
+        assert f"# Airflow REST API (Py4Lexis, the LEXIS portal): {face}" in up.stdout.splitlines()
+        status, health = script._http("GET", f"{face}/health")
+        assert status == 200 and health["metadatabase"] == {"status": "healthy"}
+        assert script._http("GET", f"{face}/dags")[0] == 401  # no bearer token
+        face_env = environ(state["pids"]["api"])
+        assert b"LEXIS_STACK_TEST=yes" in face_env and f"PREFECT_API_URL={api}".encode() in face_env
+        assert b"LEXIS_CREDENTIALS_BLOCK=lexis" in face_env
+
         assert (stack_dir / "prefect-home" / "prefect.db").exists()
         status = run_cli("status", "--dir", str(stack_dir))
         assert status.returncode == 0 and f"watcher: PID {watcher} alive" in status.stdout
 
         down = run_cli("down", "--dir", str(stack_dir))
         assert down.returncode == 0, down.stderr
-        assert down.stderr.index("stopping watcher") < down.stderr.index("stopping worker")
+        assert down.stderr.index("stopping api") < down.stderr.index("stopping watcher") < down.stderr.index("stopping worker")
         assert_all_gone(state)
         assert not port_open(int(api.rsplit(":", 1)[1].split("/")[0]))
+        assert not port_open(int(face.rsplit(":", 1)[1].split("/")[0]))
         assert run_cli("status", "--dir", str(stack_dir)).returncode == 1
         assert run_cli("down", "--dir", str(stack_dir)).returncode == 0  # idempotent
     finally:
