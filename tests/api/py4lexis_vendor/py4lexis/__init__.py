@@ -1,0 +1,6 @@
+# Vendored from lexis-project/Py4Lexis (https://github.com/lexis-project/Py4Lexis), commit 713e253e734ac6a0fb532deeb4c23d95000bc347,
+# path src/py4lexis/__init__.py  -- unmodified below this header. Copyright (c) 2022 LEXIS, MIT License (the licence text is in tests/api/py4lexis_vendor/LICENSE).
+# __init__.py
+
+__version__ = "1.0.0"
+
