@@ -178,10 +178,17 @@ async def post_dag_run(
     except BaseException:
         await delete_token_block(client, {n: reference(n) for n in names})
         raise
-    if dag_run_id_of(run) != dag_run_id or f"{USER_TAG}{user.sub}" not in run.tags:  # lost a race for the id
-        await delete_token_block(client, {n: reference(n) for n in names})
-        raise Problem(409, f"DAGRun with DAG ID: '{dag_id}' and DAGRun ID: '{dag_run_id}' already exists")
+    # The idempotency key makes a concurrent POST of the same dag_run_id return the first one's run.
+    if names and (run.parameters or {}).get(secrets[0]) != reference(names[0]):
+        raise await _lost_race(client, names, dag_id, dag_run_id)
+    if dag_run_id_of(run) != dag_run_id or f"{USER_TAG}{user.sub}" not in run.tags:
+        raise await _lost_race(client, names, dag_id, dag_run_id)
     return run_json(entry.dag_id, run)
+
+
+async def _lost_race(client: PrefectClient, names: list[str], dag_id: str, dag_run_id: str) -> Problem:
+    await delete_token_block(client, {n: reference(n) for n in names})
+    return Problem(409, f"DAGRun with DAG ID: '{dag_id}' and DAGRun ID: '{dag_run_id}' already exists")
 
 
 async def _run_token(context: Any, user: User, given: Any) -> Any:

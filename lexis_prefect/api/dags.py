@@ -108,7 +108,7 @@ def dag_json(entry: DagEntry) -> dict[str, Any]:
         "timetable_description": None,
         "tags": [{"name": tag} for tag in deployment.tags or []],
         "max_active_tasks": MAX_ACTIVE,
-        "max_active_runs": deployment.concurrency_limit or MAX_ACTIVE,
+        "max_active_runs": _max_active_runs(deployment),
         "max_consecutive_failed_dag_runs": 0,
         "has_task_concurrency_limits": False,
         "has_import_errors": False,
@@ -117,6 +117,12 @@ def dag_json(entry: DagEntry) -> dict[str, Any]:
         "next_dagrun_data_interval_end": None,
         "next_dagrun_create_after": None,
     }
+
+
+def _max_active_runs(deployment: Any) -> int:
+    """The deployment's concurrency limit (its global concurrency limit's), else Airflow's default."""
+    limit = getattr(deployment.global_concurrency_limit, "limit", None)
+    return limit if isinstance(limit, int) and limit > 0 else MAX_ACTIVE
 
 
 def _schedule(deployment: Any) -> dict[str, Any] | None:

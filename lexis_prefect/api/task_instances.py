@@ -150,7 +150,9 @@ async def get_log(
     content = "".join(f"[{e.timestamp.isoformat()}] {{{e.name}}} {_level(e.level)} - {e.message}\n" for e in entries)
     if "text/plain" in request.headers.get("accept", "") and "application/json" not in request.headers.get("accept", ""):
         return PlainTextResponse(content)
-    return {"continuation_token": None, "content": content}
+    # Airflow's token is a signed reading position; the whole log is answered at once here, and an
+    # empty token is what Airflow reads as "from the start".
+    return {"continuation_token": "", "content": content}
 
 
 def _level(level: int) -> str:

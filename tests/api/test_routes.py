@@ -310,3 +310,35 @@ async def test_a_bad_run_id_or_dates_are_400(face: httpx.AsyncClient, tokens: di
     assert clash.status_code == 400 and clash.json()["title"] == "logical_date conflicts with execution_date"
     missing = await face.post("/dags/no_such_dag/dagRuns", json={}, headers=demo)
     assert missing.status_code == 404 and missing.json()["detail"] == "DAG with dag_id: 'no_such_dag' not found"
+
+
+async def test_two_posts_of_one_run_id_start_one_run_and_keep_one_token_block(
+    face: httpx.AsyncClient, tokens: dict[str, str], seed_deployment: Any
+):
+    import asyncio
+
+    dag_id = await dag_id_of(face, tokens["demo"], seed_deployment)
+    blocks = set(await api_blocks())
+    answers = await asyncio.gather(*[
+        face.post(f"/dags/{dag_id}/dagRuns", json={"dag_run_id": "raced"}, headers=bearer(tokens["demo"]))
+        for _ in range(2)
+    ])
+    assert sorted(a.status_code for a in answers) == [200, 409]
+    assert len([r for r in await runs_of(seed_deployment) if "airflow.dag_run_id:raced" in r.tags]) == 1
+    assert len(set(await api_blocks()) - blocks) == 1
+
+
+async def test_task_instances_of_a_run_not_started_yet_are_none_and_unknown_ones_404(
+    face: httpx.AsyncClient, tokens: dict[str, str], seed_deployment: Any
+):
+    dag_id = await dag_id_of(face, tokens["demo"], seed_deployment)
+    demo = bearer(tokens["demo"])
+    await face.post(f"/dags/{dag_id}/dagRuns", json={"dag_run_id": "not_started"}, headers=demo)
+    listed = await face.get(f"/dags/{dag_id}/dagRuns/not_started/taskInstances", headers=demo)
+    assert listed.json() == {"task_instances": [], "total_entries": 0}
+    missing = await face.get(f"/dags/{dag_id}/dagRuns/not_started/taskInstances/stage_in", headers=demo)
+    assert missing.status_code == 404 and missing.json()["title"] == "Task instance not found"
+    log = await face.get(f"/dags/{dag_id}/dagRuns/not_started/taskInstances/stage_in/logs/1", headers=demo)
+    assert log.status_code == 404 and log.json()["title"] == "TaskInstance not found"
+    unknown_path = await face.get("/no/such/path", headers=demo)
+    assert unknown_path.status_code == 404 and unknown_path.json()["title"] == "Not Found"
