@@ -518,19 +518,21 @@ def start_server(dir: Path, port: int, db_url: str, env: dict | None = None) -> 
     return proc
 
 
-def _wait_healthy(proc: subprocess.Popen, api_url: str, log: Path, timeout: float = SERVER_TIMEOUT) -> None:
-    """Poll /api/health; fail early (with the log) if the server process dies meanwhile."""
+def _wait_healthy(proc: subprocess.Popen, api_url: str, log: Path, timeout: float = SERVER_TIMEOUT,
+                  what: str = "Prefect server") -> None:
+    """Poll API_URL/health (the server's, or the API face's); fail early (with the log) if the process
+    dies meanwhile."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise StackError(f"Prefect server exited with {proc.returncode}; {log}:\n{_tail(log)}")
+            raise StackError(f"{what} exited with {proc.returncode}; {log}:\n{_tail(log)}")
         try:
             if _http("GET", f"{api_url}/health", timeout=2.0)[0] == 200:
                 return
         except (OSError, ValueError):
             pass
         time.sleep(0.5)
-    raise StackError(f"Prefect server not healthy after {timeout:.0f} s; {log}:\n{_tail(log)}")
+    raise StackError(f"{what} not healthy after {timeout:.0f} s; {log}:\n{_tail(log)}")
 
 
 def create_pool(api_url: str, pool: str, home: Path, base_job_template: str | None = None,
@@ -731,28 +733,13 @@ def start_api(dir, worker_env: dict | None = None, env: dict | None = None, port
     _log(f"starting the Airflow REST API face on {url}")
     started = time.monotonic()
     proc = _spawn(cmd, environment, log, home)
-    _stop_on_failure(proc, MARKERS["api"], _wait_api, proc, url, log, timeout)
+    _stop_on_failure(proc, MARKERS["api"], _wait_healthy, proc, url, log, timeout, "API face")
     _log(f"API face answering after {time.monotonic() - started:.1f} s (PID {proc.pid})")
     _record(state, "api", proc.pid)
     state["airflow_api_url"] = url
     state["logs"]["api"] = str(log)
     _save(dir, state)
     return state
-
-
-def _wait_api(proc: subprocess.Popen, url: str, log: Path, timeout: float) -> None:
-    """Poll the face's /health (it asks the Prefect server's); fail early if the process dies."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise StackError(f"API face exited with {proc.returncode}; {log}:\n{_tail(log)}")
-        try:
-            if _http("GET", f"{url}/health", timeout=2.0)[0] == 200:
-                return
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.5)
-    raise StackError(f"API face not answering after {timeout:.0f} s; {log}:\n{_tail(log)}")
 
 
 # --------------------------------------------------------------------------- up / down / status
