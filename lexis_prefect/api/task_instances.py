@@ -74,10 +74,22 @@ def task_instance_json(dag_id: str, run: Any, task_run: Any) -> dict[str, Any]:
     }
 
 
-async def _task_runs(client: PrefectClient, flow_run_id: UUID) -> list[Any]:
+async def _all_task_runs(client: PrefectClient, flow_run_id: UUID) -> list[Any]:
     runs = TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[flow_run_id]))
-    found = await read_all(lambda limit, offset: client.read_task_runs(task_run_filter=runs, limit=limit, offset=offset))
-    return sorted(found, key=lambda t: (sort_key(t.start_time), t.name))
+    return await read_all(lambda limit, offset: client.read_task_runs(task_run_filter=runs, limit=limit, offset=offset))
+
+
+def _latest(task_runs: list[Any]) -> list[Any]:
+    """One task run per name, the newest: a run that suspended and resumed starts again from the top
+    (lexis_prefect.hpc.suspend), so a task id has a task run from before the suspension too."""
+    latest: dict[str, Any] = {}
+    for task_run in sorted(task_runs, key=lambda t: t.created):
+        latest[task_run.name] = task_run
+    return sorted(latest.values(), key=lambda t: (sort_key(t.start_time), t.name))
+
+
+async def _task_runs(client: PrefectClient, flow_run_id: UUID) -> list[Any]:
+    return _latest(await _all_task_runs(client, flow_run_id))
 
 
 async def _one(client: PrefectClient, dag_id: str, dag_run_id: str, task_id: str, map_index: int, user: User) -> tuple[Any, Any, Any]:
@@ -133,8 +145,9 @@ async def get_log(
     user: User = Caller,
     client: PrefectClient = Client,
 ) -> Any:
-    """The task run's Prefect logs as text. Prefect keeps one log per task run, not per try: every
-    try number up to the run's count answers the whole log."""
+    """The task's Prefect logs as text: those of every task run of its name in the run (one per
+    suspension of the run). Prefect keeps one log per task run, not per try: every try number up to
+    the run count answers the whole log."""
     try:
         _, _, task_run = await _one(client, dag_id, dag_run_id, task_id, map_index, user)
     except Problem as problem:
@@ -143,7 +156,8 @@ async def get_log(
         raise
     if task_try_number < 1 or task_try_number > max(task_run.run_count, 1):
         raise Problem(404, None, title="TaskInstance not found")
-    logs = LogFilter(task_run_id=LogFilterTaskRunId(any_=[task_run.id]))
+    same = [t.id for t in await _all_task_runs(client, task_run.flow_run_id) if t.name == task_run.name]
+    logs = LogFilter(task_run_id=LogFilterTaskRunId(any_=same))
     entries = await read_all(
         lambda limit, offset: client.read_logs(log_filter=logs, limit=limit, offset=offset, sort=LogSort.TIMESTAMP_ASC)
     )

@@ -54,3 +54,18 @@ def test_an_airflow_state_filter_reads_as_prefect_types():
 )
 def test_task_run_names_split_into_task_id_and_map_index(name: str, expected: tuple[str, int]):
     assert split_name(name) == expected
+
+
+def test_a_resumed_run_shows_each_task_once_as_its_newest_task_run():
+    from datetime import datetime, timedelta, timezone
+    from types import SimpleNamespace
+
+    from lexis_prefect.api.task_instances import _latest
+
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+    def run(name: str, minutes: int) -> SimpleNamespace:
+        return SimpleNamespace(name=name, created=t0 + timedelta(minutes=minutes), start_time=t0 + timedelta(minutes=minutes))
+
+    before, after, other = run("stage_in", 0), run("stage_in", 10), run("compute[0]", 1)
+    assert _latest([after, other, before]) == [other, after]
