@@ -241,3 +241,27 @@ def test_a_second_user_cannot_see_or_cancel_the_first_ones_run_and_patch_failed_
     assert ended.state.type.value == "CANCELLED"
     assert call(stack, "GET", f"/dags/{DAG_ID}/dagRuns/to_cancel_e2e", demo).json()["state"] == "failed"
     assert_nowhere_in_clear(stack, demo, run.id, started.text, cancelled.text)
+
+
+def test_a_mapped_task_group_shows_its_task_instances_with_their_map_index(stack: Stack):
+    """The sweep DAG maps a task group over `values`: one task instance per map index."""
+    token = login(stack)["access_token"]
+    conf = {"job": job_named("sweep through the api"), "values": ["0.5", "2"]}
+    started = call(stack, "POST", "/dags/lexis_hpc_sweep/dagRuns", token, json={"conf": conf, "dag_run_id": "sweep_e2e"})
+    assert started.status_code == 200, started.text
+
+    def ended() -> Any:
+        state = call(stack, "GET", "/dags/lexis_hpc_sweep/dagRuns/sweep_e2e", token).json()["state"]
+        assert state in ("queued", "running", "success"), state
+        return state == "success"
+
+    wait_for(ended, 300, "the sweep DAG run to succeed", stack, interval=1)
+    instances = call(stack, "GET", "/dags/lexis_hpc_sweep/dagRuns/sweep_e2e/taskInstances", token).json()["task_instances"]
+    mapped: dict[str, set[int]] = {}
+    for ti in instances:
+        if ti["map_index"] >= 0:
+            mapped.setdefault(ti["task_id"], set()).add(ti["map_index"])
+    assert {0, 1} in mapped.values(), instances
+    task_id = next(t for t, indexes in mapped.items() if indexes == {0, 1})
+    one = call(stack, "GET", f"/dags/lexis_hpc_sweep/dagRuns/sweep_e2e/taskInstances/{task_id}/1", token)
+    assert one.status_code == 200 and one.json()["map_index"] == 1 and one.json()["state"] == "success"
