@@ -283,8 +283,10 @@ async def update_dag_run_state(
     if state != "failed":
         raise Problem(400, f"lexis-prefect cannot set a DAG run to {state!r}: only 'failed' (which cancels it)")
     if not (run.state and run.state.is_final()):
+        # As `prefect flow-run cancel` does (no force: the server's rules apply, e.g. a suspended run,
+        # which has no process to stop, is cancelled at once and the watcher cancels its jobs).
         await client.set_flow_run_state(
-            run.id, Cancelling(message=f"cancelled through the Airflow REST API by {user.username or user.sub}"), force=True
+            run.id, Cancelling(message=f"cancelled through the Airflow REST API by {user.username or user.sub}")
         )
         run = await client.read_flow_run(run.id)
     return run_json(entry.dag_id, run)

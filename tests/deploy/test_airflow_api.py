@@ -127,6 +127,10 @@ def test_py4lexis_airflow_class_lists_triggers_and_watches_the_seed_dag(stack: S
         return mine[0]["state"] == "success" and mine[0]
 
     wait_for(succeeded, 300, "the DAG run to succeed (as Py4Lexis sees it)", stack, interval=1)
+    table, status = airflow.get_workflow_states(DAG_ID, content_as_pandas=True)  # Py4Lexis's DataFrame too
+    assert status == 200 and "py4lexis_exec_e2e" in list(table["workflow_run_id"])
+    dags_table, status = airflow.get_workflows_list(content_as_pandas=True)
+    assert status == 200 and DAG_ID in list(dags_table["dag_id"])
     assert sandbox_job(stack, "py4lexis through the api")["state"] == JobState.Finished
 
     run = the_run(stack, "py4lexis_exec_e2e")
