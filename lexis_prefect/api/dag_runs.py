@@ -279,7 +279,8 @@ async def update_dag_run_state(
         raise
     state = body.get("state") if isinstance(body, dict) else None
     if state not in ("success", "failed", "queued"):
-        raise Problem(400, "{'state': ['Must be one of: success, failed, queued.']}")
+        # connexion's check of the body against the spec, before the endpoint (recorded from Airflow 2.10.5)
+        raise Problem(400, f"{state!r} is not one of ['success', 'failed', 'queued'] - 'state'")
     if state != "failed":
         raise Problem(400, f"lexis-prefect cannot set a DAG run to {state!r}: only 'failed' (which cancels it)")
     if not (run.state and run.state.is_final()):

@@ -174,7 +174,8 @@ def params_json(entry: DagEntry) -> dict[str, Any]:
         prop = {k: v for k, v in copy.deepcopy(prop).items() if k not in ("position", "title")}
         description = prop.pop("description", None)
         if is_secret_parameter(prop):
-            value, prop = None, {"type": "string"}
+            default = prop.get("default")  # the DAG param's own default (""), never the deployment's block
+            value, prop = default if isinstance(default, str) else None, {"type": "string"}
         else:
             value = defaults.get(name, prop.get("default"))
             prop = _inline(prop, schema.get("definitions") or schema.get("$defs") or {})
