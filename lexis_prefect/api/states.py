@@ -11,7 +11,7 @@ from typing import Any
 
 from prefect.client.schemas.objects import StateType
 
-__all__ = ["DAG_RUN_STATES", "dag_run_state", "prefect_types_of", "task_state"]
+__all__ = ["DAG_RUN_STATES", "dag_run_state", "task_state"]
 
 #: Prefect state type -> Airflow DAG run state.
 DAG_RUN_STATES: dict[StateType, str] = {
@@ -58,7 +58,3 @@ def task_state(state: Any) -> str | None:
         return None
     return _TASK_STATE_NAMES.get(state.name) or _TASK_STATE_TYPES[state.type]
 
-
-def prefect_types_of(airflow_states: list[str]) -> set[StateType]:
-    """The Prefect state types that read as any of these Airflow DAG run states."""
-    return {kind for kind, name in DAG_RUN_STATES.items() if name in airflow_states}
