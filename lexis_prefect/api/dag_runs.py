@@ -27,6 +27,7 @@ from prefect.client.schemas.filters import (
     FlowRunFilter,
     FlowRunFilterTags,
 )
+from prefect.exceptions import PrefectHTTPStatusError
 from prefect.states import Cancelling
 
 from lexis_prefect.api.auth import User
@@ -175,6 +176,11 @@ async def post_dag_run(
             tags=[f"{USER_TAG}{user.sub}", f"{RUN_ID_TAG}{dag_run_id}", f"{DATE_TAG}{logical_date.isoformat()}"],
             idempotency_key=f"airflow-api:{entry.deployment.id}:{dag_run_id}",
         )
+    except PrefectHTTPStatusError as exc:
+        await delete_token_block(client, {n: reference(n) for n in names})
+        if exc.response.status_code in (409, 422):  # the server's own check of the parameters
+            raise Problem(400, _server_detail(exc.response)) from None
+        raise
     except BaseException:
         await delete_token_block(client, {n: reference(n) for n in names})
         raise
@@ -189,6 +195,16 @@ async def post_dag_run(
 async def _lost_race(client: PrefectClient, names: list[str], dag_id: str, dag_run_id: str) -> Problem:
     await delete_token_block(client, {n: reference(n) for n in names})
     return Problem(409, f"DAGRun with DAG ID: '{dag_id}' and DAGRun ID: '{dag_run_id}' already exists")
+
+
+def _server_detail(response: Any) -> str:
+    """The Prefect server's reason for refusing a run's parameters (they hold no token: secret
+    parameters are block references by then)."""
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    return f"The Prefect server refused the run's parameters: {detail or response.status_code}"
 
 
 async def _run_token(context: Any, user: User, given: Any) -> Any:

@@ -68,3 +68,15 @@ def test_a_resumed_run_shows_each_task_once_as_its_newest_task_run():
 
     before, after, other = run("stage_in", 0), run("stage_in", 10), run("compute[0]", 1)
     assert _latest([after, other, before]) == [other, after]
+
+
+def test_the_prefect_servers_refusal_is_worded_from_its_detail():
+    import httpx
+
+    from lexis_prefect.api.dag_runs import _server_detail
+
+    refused = httpx.Response(409, json={"detail": "Error creating flow run: Validation failed for field 'job1'"})
+    assert _server_detail(refused) == (
+        "The Prefect server refused the run's parameters: Error creating flow run: Validation failed for field 'job1'"
+    )
+    assert _server_detail(httpx.Response(422, text="not json")).endswith(": 422")
