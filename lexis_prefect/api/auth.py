@@ -8,7 +8,9 @@ serves it too (HS256 tokens, whose key is not published). The answer is cached p
 SHA-256, never the token itself) for `ttl` seconds and never past the token's `exp`, so a burst of
 calls costs one AAI round trip.
 
-401 for a missing, malformed, invalid or expired token; 503 when the AAI cannot be asked.
+401 for a missing, malformed, invalid or expired token (a refused one with LEXIS's
+`"errorString": "Inactive token"` too, on which Py4Lexis refreshes and retries); 503 when the AAI
+cannot be asked.
 """
 
 from __future__ import annotations
@@ -45,12 +47,18 @@ def bearer_token(authorization: str | None) -> SecretStr:
     """The token of an `Authorization: Bearer <token>` header; 401 without one."""
     scheme, _, token = (authorization or "").strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise unauthenticated("A LEXIS AAI bearer token is required (Authorization: Bearer <token>)")
+        raise unauthenticated("A LEXIS AAI bearer token is required (Authorization: Bearer <token>)", sent=False)
     return SecretStr(token.strip())
 
 
-def unauthenticated(detail: str) -> Problem:
-    return Problem(401, detail, headers={"WWW-Authenticate": "Bearer"})
+#: LEXIS's services answer a rejected token with `{"errorString": "Inactive token"}` (docs/lexis-contract.md,
+#: S12 and D2), and Py4Lexis's `LexisSession.handle_request_status` refreshes its token and retries the
+#: call on exactly that: the 401 of a token that was sent but refused carries it as an extension member.
+INACTIVE = {"errorString": "Inactive token"}
+
+
+def unauthenticated(detail: str, *, sent: bool = True) -> Problem:
+    return Problem(401, detail, headers={"WWW-Authenticate": "Bearer"}, ext=INACTIVE if sent else None)
 
 
 def _expiry(token: str) -> float | None:

@@ -161,7 +161,13 @@ async def post_dag_run(
     parameters = check_conf(entry, conf)
     if await _runs(client, [entry], [f"{RUN_ID_TAG}{dag_run_id}"]):
         raise Problem(409, f"DAGRun with DAG ID: '{dag_id}' and DAGRun ID: '{dag_run_id}' already exists")
-    context = context_of(request)
+    run = await _start(client, context_of(request), entry, user, conf, parameters, logical_date, dag_run_id)
+    return run_json(entry.dag_id, run)
+
+
+async def _start(client: PrefectClient, context: Any, entry: DagEntry, user: User, conf: dict[str, Any],
+                 parameters: dict[str, Any], logical_date: datetime, dag_run_id: str) -> Any:
+    """The flow run, its secret parameters made Secret blocks of its own (deleted again on failure)."""
     secrets = secret_parameters(entry)
     names: list[str] = []
     try:
@@ -185,11 +191,10 @@ async def post_dag_run(
         await delete_token_block(client, {n: reference(n) for n in names})
         raise
     # The idempotency key makes a concurrent POST of the same dag_run_id return the first one's run.
-    if names and (run.parameters or {}).get(secrets[0]) != reference(names[0]):
-        raise await _lost_race(client, names, dag_id, dag_run_id)
-    if dag_run_id_of(run) != dag_run_id or f"{USER_TAG}{user.sub}" not in run.tags:
-        raise await _lost_race(client, names, dag_id, dag_run_id)
-    return run_json(entry.dag_id, run)
+    lost = bool(names) and (run.parameters or {}).get(secrets[0]) != reference(names[0])
+    if lost or dag_run_id_of(run) != dag_run_id or f"{USER_TAG}{user.sub}" not in run.tags:
+        raise await _lost_race(client, names, entry.dag_id, dag_run_id)
+    return run
 
 
 async def _lost_race(client: PrefectClient, names: list[str], dag_id: str, dag_run_id: str) -> Problem:

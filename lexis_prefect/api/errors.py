@@ -48,14 +48,21 @@ class Problem(Exception):
     """An error answer: raise it from a route; the handler turns it into Airflow's body."""
 
     def __init__(
-        self, status: int, detail: str | None = None, title: str | None = None, headers: dict[str, str] | None = None
+        self,
+        status: int,
+        detail: str | None = None,
+        title: str | None = None,
+        headers: dict[str, str] | None = None,
+        ext: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(detail or title or TITLES.get(status, ""))
-        self.status, self.detail, self.headers = status, detail, headers
+        self.status, self.detail, self.headers, self.ext = status, detail, headers, ext or {}
         self.title = title or TITLES.get(status, "Error")
 
     def body(self) -> dict[str, Any]:
-        return {"detail": self.detail, "status": self.status, "title": self.title, "type": LINKS.get(self.status, "about:blank")}
+        """connexion's problem(): the four members, then any extension members (`ext`)."""
+        body = {"detail": self.detail, "status": self.status, "title": self.title, "type": LINKS.get(self.status, "about:blank")}
+        return {**body, **self.ext}
 
     def response(self) -> JSONResponse:
         return JSONResponse(self.body(), status_code=self.status, headers=self.headers, media_type="application/problem+json")

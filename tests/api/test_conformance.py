@@ -162,3 +162,7 @@ async def test_401_and_403_bodies_are_airflows_but_for_a_detail(face: httpx.Asyn
     assert answer.status_code == theirs["status"] == 401
     assert {k: v for k, v in answer.json().items() if k != "detail"} == {k: v for k, v in theirs.items() if k != "detail"}
     assert theirs["detail"] is None and answer.json()["detail"]  # Airflow says nothing; the face says why
+    refused = await face.get("/dags", headers=bearer("not-a-token"))
+    assert {k: v for k, v in refused.json().items() if k not in ("detail", "errorString")} == {
+        k: v for k, v in theirs.items() if k != "detail"
+    }

@@ -23,6 +23,7 @@ from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterNam
 from lexis_prefect.models.heappe import JobState
 from tests.deploy.conftest import Stack
 from tests.deploy.test_deployments import (
+    artifacts,
     final,
     flow_run,
     job_in_state,
@@ -135,6 +136,7 @@ def test_py4lexis_airflow_class_lists_triggers_and_watches_the_seed_dag(stack: S
 
     run = the_run(stack, "py4lexis_exec_e2e")
     assert "lexis.user:demo" in run.tags and run.state.type.value == "COMPLETED"
+    assert "airflow-lexis-hpc-simple" in artifacts(stack, str(run.id))  # an ordinary run: the same artifacts
     instances = call(stack, "GET", f"/dags/{DAG_ID}/dagRuns/py4lexis_exec_e2e/taskInstances", tokens["access_token"]).json()
     by_task = {ti["task_id"]: ti for ti in instances["task_instances"]}
     prefect_states = task_states(stack, str(run.id))
@@ -150,6 +152,25 @@ def test_py4lexis_airflow_class_lists_triggers_and_watches_the_seed_dag(stack: S
 
     listing = call(stack, "GET", f"/dags/{DAG_ID}/dagRuns", tokens["access_token"]).text
     assert_nowhere_in_clear(stack, tokens["access_token"], run.id, listing, json.dumps(instances), log.text)
+
+
+def test_py4lexis_refreshes_a_refused_token_on_inactive_token_and_goes_on(stack: Stack, py4lexis: Any):
+    """Py4Lexis refreshes its token and retries on LEXIS's 401 `{"errorString": "Inactive token"}`."""
+    Airflow, LexisSession = py4lexis
+    stack.sandbox.settings(token_lifetime_seconds=1)
+    try:
+        tokens = login(stack, "alice")
+    finally:
+        stack.sandbox.settings(token_lifetime_seconds=300)
+    stale = tokens["access_token"]
+    wait_for(lambda: call(stack, "GET", "/dags", stale).status_code == 401, 30, "the 1 s token to expire", stack,
+             interval=0.5)
+    # The session believes its token still lives (it does not look at the clock again before the call).
+    session = LexisSession({**tokens, "expires_in": 3600}, face(stack),
+                           f"{stack.sandbox.aai_url()}/protocol/openid-connect/token", "lexis-prefect")
+    listed, status = Airflow(session).get_workflows_list()
+    assert status == 200 and DAG_ID in [d["dag_id"] for d in listed["dags"]]
+    assert session.TOKEN != stale
 
 
 def test_apache_airflow_client_lists_triggers_and_watches_the_seed_dag(stack: Stack):
