@@ -1,7 +1,7 @@
 """``BaseOperator``: what an Airflow task is at parse time (arguments, edges, templates).
 
-What it does at run time lives in :mod:`lexis_prefect.airflow.taskinstance` (one Prefect task
-run per Airflow task) and :mod:`lexis_prefect.airflow.runner` (trigger rules, leaf rule). The
+What it does at run time lives in :mod:`lexis_prefect.airflow.execution.taskinstance` (one Prefect task
+run per Airflow task) and :mod:`lexis_prefect.airflow.execution.runner` (trigger rules, leaf rule). The
 argument handling follows Airflow 2.10 (``airflow/models/baseoperator.py``): ``default_args`` fill
 unspecified keyword arguments at every level of the class hierarchy, operators take keyword
 arguments only, and an argument no operator accepts is an error at import naming the task. An
@@ -391,12 +391,12 @@ class BaseOperator(DependencyMixin, SetupTeardownMixin):
         return copy.copy(self)
 
     def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
-        from lexis_prefect.airflow.templating import render_template_fields
+        from lexis_prefect.airflow.execution.templating import render_template_fields
 
         render_template_fields(self, context, jinja_env)
 
     def render_template(self, content: Any, context: Any, jinja_env: Any = None) -> Any:
-        from lexis_prefect.airflow.templating import render_template
+        from lexis_prefect.airflow.execution.templating import render_template
 
         return render_template(self, content, context, jinja_env)
 

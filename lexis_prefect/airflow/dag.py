@@ -4,7 +4,7 @@ Building the DAG (``with DAG(...) as dag:`` and the operators inside) happens at
 Airflow, and produces a :class:`prefect.Flow` whose parameters are the DAG's params, each with its
 JSON schema, so ``dag`` in an unchanged DAG file is a deployment entrypoint (``dags/x.py:dag``),
 the Prefect UI renders a form for it, and the server refuses a bad value when a run is created.
-Running the flow runs the graph with Airflow's rules (:mod:`lexis_prefect.airflow.runner`).
+Running the flow runs the graph with Airflow's rules (:mod:`lexis_prefect.airflow.execution.runner`).
 """
 
 from __future__ import annotations
@@ -173,7 +173,7 @@ class DAG(Flow):
         dag = self
 
         def run_dag(**params: Any) -> Any:
-            from lexis_prefect.airflow.runner import run_dag_flow
+            from lexis_prefect.airflow.execution.runner import run_dag_flow
 
             return run_dag_flow(dag, params)
 
@@ -327,14 +327,14 @@ class DAG(Flow):
         validate_setup_teardown(self)
 
     def test(self, execution_date: datetime | None = None, run_conf: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
-        """Run the DAG once, here, on Prefect; returns a :class:`~lexis_prefect.airflow.runner.DagRunResult`."""
+        """Run the DAG once, here, on Prefect; returns a :class:`~lexis_prefect.airflow.execution.runner.DagRunResult`."""
         if kwargs:
             warnings.warn(f"dag.test(): {sorted(kwargs)} not supported by lexis-prefect, ignored", UserWarning, stacklevel=2)
         return self._test(run_conf, execution_date)
 
     def _test(self, run_conf: Mapping[str, Any] | None, logical_date: datetime | None) -> Any:
         """``test()`` once its arguments are read (they differ between Airflow majors)."""
-        from lexis_prefect.airflow.runner import test_dag
+        from lexis_prefect.airflow.execution.runner import test_dag
         from lexis_prefect.local_server import reuse_running_server
 
         self.sync_parameters()
@@ -392,7 +392,7 @@ def _manual_run_id(dag: DAG | None = None) -> str:
     import pendulum
     from prefect.runtime import flow_run
 
-    from lexis_prefect.airflow.runner import _test_run
+    from lexis_prefect.airflow.execution.runner import _test_run
     from lexis_prefect.airflow.scheduling.runs import RUN_TYPES, current_flow_run, manual_run, run_dates_of_flow_run
 
     test_run = _test_run.get()

@@ -217,7 +217,7 @@ def manual_run_id() -> str:
     import pendulum
     from prefect.runtime import flow_run
 
-    from lexis_prefect.airflow.runner import test_run_logical_date
+    from lexis_prefect.airflow.execution.runner import test_run_logical_date
 
     current = flow_run.name
     if isinstance(current, str) and current.startswith("manual__"):

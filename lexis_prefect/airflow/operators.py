@@ -32,7 +32,7 @@ from lexis_prefect.airflow.exceptions import (
     AirflowSkipException,
     RemovedInAirflow3Warning,
 )
-from lexis_prefect.airflow.taskinstance import get_current_context
+from lexis_prefect.airflow.execution.taskinstance import get_current_context
 
 __all__ = [
     "BashOperator",
@@ -93,7 +93,7 @@ def _run_callable(func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any
     """Airflow's ``ExecutionCallableRunner``: a generator function is exhausted, its return value
     kept, the ``Metadata`` it yields going to the running task's ``outlet_events``."""
     from lexis_prefect.airflow.scheduling.events import run_callable
-    from lexis_prefect.airflow.taskinstance import _context
+    from lexis_prefect.airflow.execution.taskinstance import _context
 
     context = _context.get()
     return run_callable(func, context.get("outlet_events") if context else None, *args, **kwargs)

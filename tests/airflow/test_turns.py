@@ -20,7 +20,7 @@ from collections.abc import Mapping
 import pytest
 
 from lexis_prefect.airflow.trigger_rule import Decision, TriggerRule, decide
-from lexis_prefect.airflow.turns import TurnClock
+from lexis_prefect.airflow.execution.turns import TurnClock
 
 RULES = sorted(r.value for r in TriggerRule if r not in (TriggerRule.DUMMY, TriggerRule.NONE_FAILED_OR_SKIPPED))
 OUTCOMES = ("success", "failed", "skipped")

@@ -230,7 +230,7 @@ class MappedOperator(BaseOperator):
     def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
         """Unmap this index's operator, make it the context's ``task`` and render it; values
         that came from the expansion are not rendered (Airflow's rule)."""
-        from lexis_prefect.airflow.templating import render_template_fields
+        from lexis_prefect.airflow.execution.templating import render_template_fields
 
         kwargs, seen = self.expanded_kwargs(context)
         op = self.unmap(kwargs)

@@ -30,9 +30,9 @@ from lexis_prefect.airflow.exceptions import (
 from lexis_prefect.airflow.mapping.expand_input import NotFullyPopulated
 from lexis_prefect.airflow.mapping.operator import MappedOperator
 from lexis_prefect.airflow.mapping.task_group import MappedTaskGroup, closest_mapped_group
-from lexis_prefect.airflow.runner import _Scheduler, mark_task_instance, prefect_task
+from lexis_prefect.airflow.execution.runner import _Scheduler, mark_task_instance, prefect_task
 from lexis_prefect.airflow.setup_teardown import setup_constraint
-from lexis_prefect.airflow.taskinstance import DagRun, TaskInstance
+from lexis_prefect.airflow.execution.taskinstance import DagRun, TaskInstance
 from lexis_prefect.airflow.trigger_rule import Decision, TriggerRule, decide_counts
 from lexis_prefect.airflow.xcom_arg import XCOM_RETURN_KEY, XComArg
 
@@ -165,7 +165,7 @@ class _Expansion:
 class MappingScheduler(_Scheduler):
     """The runner's scheduler, for a DAG with mapped tasks.
 
-    For the turn clock (:mod:`lexis_prefect.airflow.turns`) a mapped task is one unit, as its
+    For the turn clock (:mod:`lexis_prefect.airflow.execution.turns`) a mapped task is one unit, as its
     unexpanded task instance is in ``dag.test()``: decided once, then expanded, all its indexes
     run in that turn, and it ends when they all have (its state: the list of theirs). Tasks
     next to mapped ones are decided from counts over map indexes (:meth:`_counts`); the

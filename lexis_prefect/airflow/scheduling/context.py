@@ -12,7 +12,7 @@ from lexis_prefect.airflow.scheduling.runs import previous_and_next
 
 if TYPE_CHECKING:
     from lexis_prefect.airflow.baseoperator import BaseOperator
-    from lexis_prefect.airflow.taskinstance import DagRun
+    from lexis_prefect.airflow.execution.taskinstance import DagRun
 
 
 def _ds(value: Any) -> str | None:

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from lexis_prefect.airflow.scheduling.datasets import Dataset, DatasetAlias, DatasetAliasEvent, extract_event_key
 
 if TYPE_CHECKING:
-    from lexis_prefect.airflow.taskinstance import TaskInstance
+    from lexis_prefect.airflow.execution.taskinstance import TaskInstance
 
 EVENT_NAME = "airflow.dataset.updated"
 DATASET_RESOURCE = "airflow.dataset."

@@ -215,6 +215,6 @@ def _push_run(context: Any, logical_date: datetime.datetime, run_id: str) -> Non
 
 def _in_process_run() -> bool:
     """Whether this run was started by ``dag.test`` / the CLI (not by a deployment)."""
-    from lexis_prefect.airflow.runner import _test_run
+    from lexis_prefect.airflow.execution.runner import _test_run
 
     return _test_run.get() is not None

@@ -1,5 +1,5 @@
 """``airflow.models.dagrun`` (lexis-prefect shim facade)."""
 
-from lexis_prefect.airflow.taskinstance import DagRun
+from lexis_prefect.airflow.execution.taskinstance import DagRun
 
 __all__ = ["DagRun"]

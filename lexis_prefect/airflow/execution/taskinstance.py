@@ -34,8 +34,8 @@ from lexis_prefect.airflow.scheduling.context import schedule_context
 from lexis_prefect.airflow.scheduling.events import emit_dataset_events
 from lexis_prefect.airflow.standard.connections import ConnectionAccessor
 from lexis_prefect.airflow.standard.variables import VariableAccessor
-from lexis_prefect.airflow.templating import FILTERS, macros
-from lexis_prefect.airflow.xcom import deserialize_value, serialize_value
+from lexis_prefect.airflow.execution.templating import FILTERS, macros
+from lexis_prefect.airflow.execution.xcom import deserialize_value, serialize_value
 from lexis_prefect.airflow.xcom_arg import XCOM_RETURN_KEY
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ def get_current_context() -> dict[str, Any]:
 
 class XComStore:
     """The XComs of one DAG run, in memory (the tasks of a run share the flow's process), stored
-    serialised as Airflow stores them (see :mod:`lexis_prefect.airflow.xcom`), by task, map index
+    serialised as Airflow stores them (see :mod:`lexis_prefect.airflow.execution.xcom`), by task, map index
     (-1 unless the task is mapped) and key; each with its push order (a pull across tasks gets
     the newest)."""
 
@@ -191,7 +191,7 @@ class DagRun:
     @functools.cached_property
     def jinja_env(self) -> Any:
         """One Jinja environment per run (stateless: ``cache_size=0``), not one per task."""
-        from lexis_prefect.airflow.templating import template_env
+        from lexis_prefect.airflow.execution.templating import template_env
 
         return template_env(self.dag)
 

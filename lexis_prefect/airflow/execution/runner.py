@@ -2,7 +2,7 @@
 
 The flow does the scheduling itself (airflow-on-prefect.md §2.5): each Airflow task becomes a
 Prefect task run named by its task id once its trigger rule can be decided from the states of
-its upstreams as ``dag.test()`` would decide it (:mod:`lexis_prefect.airflow.turns`: the same
+its upstreams as ``dag.test()`` would decide it (:mod:`lexis_prefect.airflow.execution.turns`: the same
 states whatever the tasks' durations). A task that runs is submitted to the flow's thread pool,
 so independent tasks run concurrently (up to the DAG's ``max_active_tasks``); a task that must not run
 (``skipped``, ``upstream_failed``) gets a short marker task run in that state, so the UI shows
@@ -35,9 +35,9 @@ from lexis_prefect.airflow import majors
 from lexis_prefect.airflow.exceptions import AirflowFailException, AirflowSensorTimeout
 from lexis_prefect.airflow.scheduling.runs import current_flow_run, manual_run, run_dates_of_flow_run
 from lexis_prefect.airflow.setup_teardown import decide_task, effective_leaves, indirect_setups
-from lexis_prefect.airflow.taskinstance import DagRun, TaskInstance
+from lexis_prefect.airflow.execution.taskinstance import DagRun, TaskInstance
 from lexis_prefect.airflow.trigger_rule import Decision
-from lexis_prefect.airflow.turns import TurnClock
+from lexis_prefect.airflow.execution.turns import TurnClock
 
 if TYPE_CHECKING:
     from lexis_prefect.airflow.baseoperator import BaseOperator
@@ -68,7 +68,7 @@ class DagRunResult:
 
     def xcom_pull(self, task_id: str, key: str = "return_value") -> Any:
         """An XCom of the finished run (None when the task pushed none)."""
-        from lexis_prefect.airflow.xcom import deserialize_value
+        from lexis_prefect.airflow.execution.xcom import deserialize_value
 
         stored = self.xcoms.get((task_id, key))
         return None if stored is None else deserialize_value(stored)
