@@ -20,9 +20,12 @@ T = TypeVar("T")
 UNSURE_ATTEMPTS = 3
 
 
-#: Whole-task retries of a step's task after a passing failure (no answer, 5xx, 429), and the waits.
-STEP_RETRIES = 2
-STEP_RETRY_DELAYS = [5.0, 20.0]
+#: Whole-task retries of a step's task after a passing failure (no answer, 5xx, 429), and the waits
+#: (the last one repeats). A job runs for days: riding out a few minutes of a flaky service beats
+#: failing the run; with 20% 5xx and 10% dropped connections on every call (tests/resilience), two
+#: retries still lost one step's stage-out in some CI runs.
+STEP_RETRIES = 4
+STEP_RETRY_DELAYS = [5.0, 20.0, 60.0]
 
 
 def _session(keeper_id: str, location: str):

@@ -61,7 +61,7 @@ def lexis_env(sandbox: SandboxProcess, monkeypatch: pytest.MonkeyPatch, prefect_
 
 @pytest.fixture
 def fast_step_retries() -> Iterator[None]:
-    """The job step's whole-task retries after 0.5 s and 1 s instead of 5 s and 20 s: a fault test
+    """The job step's whole-task retries after 0.5 s and then 1 s instead of 5, 20 and 60 s: a fault test
     then waits on its faults, not on the production delays. Same retries, same conditions.
 
     The step's tasks share the one `hpc.STEP_RETRY_DELAYS` list (Prefect keeps the list it is given),
