@@ -20,6 +20,7 @@ the UI calling port 4200. Start it with `PREFECT_SERVER_UI_API_URL=http://127.0.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -73,6 +74,8 @@ MAX_SCREENSHOT_HEIGHT = 16000
 
 #: What v1 and v2 show when the page cannot reach the API that `/ui-settings` names.
 API_ERRORS = ("Can't connect to Server API", "Unable to connect to Prefect server")
+#: Submits of the run form when the server answers 503 (see `RunForm.submit`).
+SUBMIT_ATTEMPTS = 3
 
 
 class ChromiumNotFound(RuntimeError):
@@ -500,15 +503,21 @@ class RunForm:
         def created(response: Any) -> bool:
             return response.request.method == "POST" and response.url.endswith("/create_flow_run")
 
-        try:
-            async with self.page.expect_response(created, timeout=timeout_s * 1000) as info:
-                await self.page.get_by_role("button", name="Submit", exact=True).click()
-            response = await info.value
-        except PlaywrightTimeout:
-            raise PrefectUIError(
-                f"{self.page.url}: Submit sent no create_flow_run request (form invalid?)\n"
-                f"{(await body_text(self.page))[:3000]}"
-            ) from None
+        for attempt in range(1, SUBMIT_ATTEMPTS + 1):
+            try:
+                async with self.page.expect_response(created, timeout=timeout_s * 1000) as info:
+                    await self.page.get_by_role("button", name="Submit", exact=True).click()
+                response = await info.value
+            except PlaywrightTimeout:
+                raise PrefectUIError(
+                    f"{self.page.url}: Submit sent no create_flow_run request (form invalid?)\n"
+                    f"{(await body_text(self.page))[:3000]}"
+                ) from None
+            # The server on SQLite answers 503 when a write lost a race with another (no run was
+            # created); the UI shows an error and keeps the form, and its user submits again.
+            if response.status != 503 or attempt == SUBMIT_ATTEMPTS:
+                break
+            await asyncio.sleep(attempt)
         if not response.ok:
             raise PrefectUIError(f"create_flow_run answered {response.status}: {await response.text()}")
         return await response.json()
